@@ -1,0 +1,83 @@
+"""Options and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rdshare.errors import InputError, Problem
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="extra evidence CSV added to the shipped rows (repeatable); see docs/data.md",
+    )
+    p.add_argument(
+        "--replace-data",
+        action="store_true",
+        help="use only the --data files, not the shipped rows",
+    )
+
+
+def add_priors_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--priors",
+        metavar="FILE",
+        default=None,
+        help="prior file (TOML); default: the shipped priors/default.toml. "
+        "A bare name such as 'skeptical' picks a shipped file.",
+    )
+
+
+def resolve_priors(value: str | None) -> Path | None:
+    """A path, or a shipped prior file's bare name ('default', 'epoch-2024', 'skeptical')."""
+    if value is None:
+        return None
+    from rdshare.core import priors
+
+    path = Path(value)
+    if not path.exists() and "/" not in value and not value.endswith(".toml"):
+        shipped = priors.shipped_dir() / f"{value}.toml"
+        if shipped.exists():
+            return shipped
+        names = ", ".join(sorted(p.stem for p in priors.shipped_dir().glob("*.toml")))
+        raise InputError(
+            Problem("<command line>", f"{value!r} is neither a file nor a shipped prior file ({names})", field="--priors")
+        )
+    return path
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
+    return v
+
+
+def seed_int(text: str) -> int:
+    v = nonneg_int(text)
+    if v >= 2**32:
+        raise argparse.ArgumentTypeError(f"{v} must be below 2**32")
+    return v
+
+
+def outputs_root() -> Path:
+    """Default parent of run folders: ./outputs."""
+    return Path("outputs")

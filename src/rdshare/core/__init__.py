@@ -1,0 +1,1 @@
+"""Core layer: numpy/pandas only; never imports PyMC."""

@@ -1,0 +1,411 @@
+"""The evidence dataset: its schema, loading, validation and the share each row implies.
+
+Each row is one piece of public evidence about one lab's model-development programme. The schema is
+declared once here (:data:`COLUMNS`) and documented in ``docs/data.md``. Loading collects every problem in
+every file before raising one :class:`~rdshare.errors.InputError`, each problem naming the file, line and
+column.
+
+Evidence kinds and the numbers each needs
+-----------------------------------------
+``point``           ``value``: the reported share f.
+``point_interval``  ``value``, ``low``, ``high`` (low < value < high), ``interval_prob`` (default 0.9).
+``interval``        ``low``, ``high``, ``interval_prob`` (default 0.9).
+``pair``            ``final_amount``, ``total_amount`` in the same unit, 0 < final < total;
+                    ``amount_sd`` the log-scale sd of each amount's error (default 0.1).
+``lower_bound``     ``low``: the bound b, meaning f >= b.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rdshare.errors import InputError, Problem
+
+POSITIONS = ("leader", "follower")
+SCOPES = ("full", "pretraining", "posttraining")
+UNITS = ("gpu_hours", "flop", "energy", "dollars")
+KINDS = ("point", "point_interval", "interval", "pair", "lower_bound")
+PROVENANCES = ("lab", "third_party", "derived")
+#: Units whose shares overstate R&D's share of FLOP (R&D runs at lower hardware utilisation).
+OFFSET_UNITS = ("energy", "dollars")
+
+DEFAULT_INTERVAL_PROB = 0.9
+DEFAULT_AMOUNT_SD = 0.1
+YEAR_RANGE = (2010, 2040)
+MAX_ROWS = 10_000
+MAX_BYTES = 20 * 1024 * 1024
+
+NUMERIC = ("value", "low", "high", "interval_prob", "final_amount", "total_amount", "amount_sd")
+
+#: column -> description; the order is the canonical column order.
+COLUMNS: dict[str, str] = {
+    "id": "stable unique slug: lowercase letters, digits and hyphens",
+    "lab": "organisation; rows of one lab share one spelling (it groups the lab effect)",
+    "model": "model or period the evidence is about",
+    "year": f"year the development happened, an integer in {YEAR_RANGE[0]}..{YEAR_RANGE[1]}",
+    "position": "leader (frontier lab) or follower (builds on peers' openly published work)",
+    "scope": "full (whole pipeline incl. post-training), pretraining or posttraining",
+    "unit": "unit the share was measured in: " + ", ".join(UNITS),
+    "kind": "evidence kind: " + ", ".join(KINDS),
+    "value": "reported share f in (0, 1) (point, point_interval)",
+    "low": "interval lower end, or the bound for lower_bound; a share in (0, 1)",
+    "high": "interval upper end; a share in (0, 1)",
+    "interval_prob": f"probability the interval carries, in (0, 1); default {DEFAULT_INTERVAL_PROB}",
+    "final_amount": "final-run amount, > 0 (pair)",
+    "total_amount": "total development amount, same unit, > final_amount (pair)",
+    "amount_sd": f"log-scale sd of each amount's error, > 0 (pair); default {DEFAULT_AMOUNT_SD}",
+    "provenance": "lab, third_party or derived",
+    "source": "where the figure was published (required)",
+    "note": "short note in our own words",
+    "exclude": "empty to fit the row; otherwise the reason it is shown but not fitted",
+}
+REQUIRED_TEXT = ("id", "lab", "model", "year", "position", "scope", "unit", "kind", "provenance")
+
+#: kind -> (numeric columns required, numeric columns allowed)
+KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "point": (("value",), ("value",)),
+    "point_interval": (("value", "low", "high"), ("value", "low", "high", "interval_prob")),
+    "interval": (("low", "high"), ("low", "high", "interval_prob")),
+    "pair": (("final_amount", "total_amount"), ("final_amount", "total_amount", "amount_sd")),
+    "lower_bound": (("low",), ("low",)),
+}
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_SHARE_FIELDS = ("value", "low", "high")
+
+
+def shipped_path() -> Path:
+    """Path of the dataset shipped inside the package."""
+    return Path(str(resources.files("rdshare") / "data" / "disclosures.csv"))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated evidence table.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per piece of evidence, canonical columns, numeric columns as floats (NaN where empty),
+        plus ``source_file`` and ``source_line``.
+    files : tuple of Path
+        The files it was read from, in order.
+    sha256 : str
+        Hash of the files' bytes, in order; stamped into every run.
+    """
+
+    table: pd.DataFrame
+    files: tuple[Path, ...]
+    sha256: str
+
+    @property
+    def fitted(self) -> pd.DataFrame:
+        """The rows the model fits (those with an empty ``exclude``)."""
+        return self.table[self.table["exclude"] == ""].reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def load(
+    extra: list[str | Path] | tuple[str | Path, ...] = (),
+    *,
+    replace: bool = False,
+) -> Dataset:
+    """Load the shipped dataset, plus or instead of the user's files.
+
+    Parameters
+    ----------
+    extra : list of path
+        User CSV files with the same columns.
+    replace : bool
+        If True, use only ``extra`` and not the shipped rows.
+
+    Raises
+    ------
+    InputError
+        With every problem found in every file.
+    """
+    paths = [Path(p) for p in extra]
+    if replace and not paths:
+        raise InputError(Problem("<command line>", "needs at least one --data file", field="--replace-data"))
+    if not replace:
+        paths = [shipped_path(), *paths]
+    return read(paths)
+
+
+def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
+    """Read and validate exactly these CSV files (rows concatenated in order)."""
+    problems: list[Problem] = []
+    frames: list[pd.DataFrame] = []
+    digest = hashlib.sha256()
+    for path in paths:
+        frame, raw = _read_one(Path(path), problems)
+        if raw is not None:
+            digest.update(raw)
+        if frame is not None:
+            frames.append(frame)
+    if frames:
+        table = pd.concat(frames, ignore_index=True)
+        _check_ids(table, problems)
+    else:
+        table = _empty_table()
+    if problems:
+        raise InputError(problems)
+    if table["exclude"].eq("").sum() == 0:
+        raise InputError(Problem(str(paths[-1]), "no row is left to fit (every row is excluded)"))
+    return Dataset(table=table, files=tuple(Path(p) for p in paths), sha256=digest.hexdigest())
+
+
+def _empty_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in [*COLUMNS, "source_file", "source_line"]})
+
+
+def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None, bytes | None]:
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem(name, "file not found"))
+        return None, None
+    except IsADirectoryError:
+        problems.append(Problem(name, "is a folder, not a CSV file"))
+        return None, None
+    except OSError as exc:
+        problems.append(Problem(name, f"cannot be read ({exc.strerror})"))
+        return None, None
+    if len(raw) > MAX_BYTES:
+        problems.append(Problem(name, f"is {len(raw)} bytes; the limit is {MAX_BYTES}"))
+        return None, raw
+    if b"\x00" in raw:
+        problems.append(Problem(name, "contains NUL bytes: not a text CSV file"))
+        return None, raw
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(Problem(name, "is not UTF-8 text (save it as UTF-8)", line=line))
+        return None, raw
+    if not text.strip():
+        problems.append(Problem(name, "is empty; expected a header row: " + ",".join(COLUMNS)))
+        return None, raw
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        problems.append(Problem(name, f"is not valid CSV ({exc})", line=reader.line_num))
+        return None, raw
+    header = [h.strip() for h in rows[0]]
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        problems.append(
+            Problem(name, "the header has one column: the file must be comma-separated", line=1)
+        )
+        return None, raw
+    missing = [c for c in COLUMNS if c not in header and c not in NUMERIC + ("note", "exclude")]
+    unknown = [h for h in header if h not in COLUMNS]
+    dup_cols = sorted({h for h in header if header.count(h) > 1})
+    for col in missing:
+        problems.append(Problem(name, "required column is missing", line=1, field=col))
+    for col in unknown:
+        problems.append(
+            Problem(name, "unknown column (allowed: " + ", ".join(COLUMNS) + ")", line=1, field=col)
+        )
+    for col in dup_cols:
+        problems.append(Problem(name, "column appears more than once", line=1, field=col))
+    if missing or unknown or dup_cols:
+        return None, raw
+
+    # physical line numbers: csv.reader tracks them, but we re-read to map record -> line.
+    records: list[tuple[int, dict[str, str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader)
+    start = reader.line_num + 1
+    for cells in reader:
+        line = start
+        start = reader.line_num + 1
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if cells[0].lstrip().startswith("#"):
+            continue
+        if len(cells) != len(header):
+            problems.append(
+                Problem(name, f"has {len(cells)} cells; the header has {len(header)}", line=line)
+            )
+            continue
+        records.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
+    if len(records) > MAX_ROWS:
+        problems.append(Problem(name, f"has {len(records)} rows; the limit is {MAX_ROWS}"))
+        return None, raw
+    if not records:
+        problems.append(Problem(name, "has a header but no data rows"))
+        return None, raw
+
+    out = []
+    for line, rec in records:
+        row = _validate_row(name, line, rec, problems)
+        if row is not None:
+            row["source_file"] = name
+            row["source_line"] = line
+            out.append(row)
+    frame = pd.DataFrame(out, columns=[*COLUMNS, "source_file", "source_line"])
+    for col in NUMERIC:
+        frame[col] = frame[col].astype(float)
+    frame["year"] = frame["year"].astype(int)
+    return frame, raw
+
+
+def _validate_row(file: str, line: int, rec: dict[str, str], problems: list[Problem]) -> dict | None:
+    n_before = len(problems)
+
+    def bad(field: str, message: str) -> None:
+        problems.append(Problem(file, message, line=line, field=field))
+
+    row: dict[str, object] = {c: rec.get(c, "") for c in COLUMNS}
+    for col in REQUIRED_TEXT:
+        if not row[col]:
+            bad(col, "is empty; " + COLUMNS[col])
+    if not row.get("source"):
+        bad("source", "is empty: every row needs the locator of where its figure was published")
+    if row["id"] and not _ID_RE.match(str(row["id"])):
+        bad("id", f"{row['id']!r} is not a slug (lowercase letters, digits, hyphens; at most 64)")
+    for col, allowed in (
+        ("position", POSITIONS),
+        ("scope", SCOPES),
+        ("unit", UNITS),
+        ("kind", KINDS),
+        ("provenance", PROVENANCES),
+    ):
+        if row[col] and row[col] not in allowed:
+            bad(col, f"{row[col]!r} is not one of: " + ", ".join(allowed))
+    if row["year"]:
+        try:
+            year = int(str(row["year"]))
+        except ValueError:
+            bad("year", f"{row['year']!r} is not a whole year")
+        else:
+            if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+                bad("year", f"{year} is outside {YEAR_RANGE[0]}..{YEAR_RANGE[1]}")
+            row["year"] = year
+
+    nums: dict[str, float] = {}
+    for col in NUMERIC:
+        text = str(row[col])
+        if text == "":
+            nums[col] = math.nan
+            continue
+        try:
+            val = float(text.replace("_", ""))
+        except ValueError:
+            bad(col, f"{text!r} is not a number")
+            continue
+        if not math.isfinite(val):
+            bad(col, f"{text!r} is not a finite number")
+            continue
+        nums[col] = val
+
+    kind = row["kind"]
+    if kind in KIND_FIELDS and len(problems) == n_before:
+        required, allowed = KIND_FIELDS[kind]
+        for col in required:
+            if math.isnan(nums.get(col, math.nan)):
+                bad(col, f"is required for kind '{kind}'")
+        for col in NUMERIC:
+            if col not in allowed and not math.isnan(nums.get(col, math.nan)):
+                bad(col, f"must be empty for kind '{kind}' (it uses: {', '.join(allowed)})")
+        for col in _SHARE_FIELDS:
+            v = nums.get(col, math.nan)
+            if not math.isnan(v) and not 0.0 < v < 1.0:
+                bad(col, f"{v:g} is not a share in (0, 1)")
+        p = nums.get("interval_prob", math.nan)
+        if not math.isnan(p) and not 0.0 < p < 1.0:
+            bad("interval_prob", f"{p:g} is not a probability in (0, 1)")
+        for col in ("final_amount", "total_amount", "amount_sd"):
+            v = nums.get(col, math.nan)
+            if not math.isnan(v) and v <= 0:
+                bad(col, f"{v:g} must be > 0")
+        if len(problems) == n_before:
+            lo, hi, val = nums["low"], nums["high"], nums["value"]
+            if kind in ("interval", "point_interval") and not lo < hi:
+                bad("low", f"low {lo:g} must be below high {hi:g}")
+            if kind == "point_interval" and lo < hi and not lo < val < hi:
+                bad("value", f"{val:g} is not inside its interval ({lo:g}, {hi:g})")
+            fin, tot = nums["final_amount"], nums["total_amount"]
+            if kind == "pair" and not fin < tot:
+                bad("final_amount", f"final {fin:g} must be below total {tot:g}")
+        if kind in ("interval", "point_interval") and math.isnan(nums.get("interval_prob", 0.0)):
+            nums["interval_prob"] = DEFAULT_INTERVAL_PROB
+        if kind == "pair" and math.isnan(nums.get("amount_sd", 0.0)):
+            nums["amount_sd"] = DEFAULT_AMOUNT_SD
+    if len(problems) > n_before:
+        return None
+    row.update(nums)
+    return row
+
+
+def _check_ids(table: pd.DataFrame, problems: list[Problem]) -> None:
+    seen: dict[str, tuple[str, int]] = {}
+    for rid, f, ln in zip(table["id"], table["source_file"], table["source_line"], strict=True):
+        if rid in seen:
+            first = seen[rid]
+            problems.append(
+                Problem(f, f"duplicate id {rid!r} (first at {first[0]}, line {first[1]})", ln, "id")
+            )
+        else:
+            seen[rid] = (f, ln)
+
+
+# --- what each row implies ---------------------------------------------------------------------------
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    """Log-odds, elementwise."""
+    p = np.asarray(p, dtype=float)
+    return np.log(p) - np.log1p(-p)
+
+
+def implied_share(table: pd.DataFrame) -> pd.DataFrame:
+    """The share each row implies, with an interval where the row gives one.
+
+    Returns a frame with columns ``implied_f`` (point estimate; for a lower bound, the bound),
+    ``implied_low``, ``implied_high`` and ``reading`` (a few words on how it was read).
+    """
+    out = pd.DataFrame(index=table.index)
+    f = np.full(len(table), np.nan)
+    lo = np.full(len(table), np.nan)
+    hi = np.full(len(table), np.nan)
+    reading = np.empty(len(table), dtype=object)
+    for i, (_, r) in enumerate(table.iterrows()):
+        kind = r["kind"]
+        if kind == "point":
+            f[i] = r["value"]
+            reading[i] = "reported share"
+        elif kind == "point_interval":
+            f[i], lo[i], hi[i] = r["value"], r["low"], r["high"]
+            reading[i] = f"share, {r['interval_prob']:.0%} interval"
+        elif kind == "interval":
+            centre = 0.5 * (logit(r["low"]) + logit(r["high"]))
+            f[i] = 1.0 / (1.0 + math.exp(-centre))
+            lo[i], hi[i] = r["low"], r["high"]
+            reading[i] = f"{r['interval_prob']:.0%} interval (centre on log-odds)"
+        elif kind == "pair":
+            f[i] = 1.0 - r["final_amount"] / r["total_amount"]
+            reading[i] = "1 - final / total"
+        elif kind == "lower_bound":
+            f[i] = lo[i] = r["low"]
+            reading[i] = "lower bound: f >= low"
+    out["implied_f"] = f
+    out["implied_low"] = lo
+    out["implied_high"] = hi
+    out["reading"] = reading
+    return out

@@ -1,0 +1,581 @@
+"""Forecast exports: quantile tables, samples, Squiggle expressions and Metaculus CDFs.
+
+Every function takes named outputs (``dict[str, Output]``, as returned by
+:func:`rdshare.core.scenario.evaluate`) or a plain array of draws, and returns text, a DataFrame or
+an array; the ``write_*`` functions put those in files.
+
+- ``forecast.csv``: one row per quantity, columns :data:`FORECAST_COLUMNS` (mean and equal-tailed
+  quantiles of the draws).
+- ``samples.csv``: a seeded, thinned subsample of the draws, one column per quantity; every column
+  uses the same draws, so the joint structure (correlations) is kept.
+- ``squiggle.txt``: for each quantity a parametric Squiggle distribution that matches the draws' 5%
+  and 95% quantiles (lognormal for positive amounts, beta for shares, normal otherwise), a comment
+  with its fit error, and a ``SampleSet`` of thinned draws.
+- a Metaculus CDF: 201 values of the CDF on the question's grid, satisfying Metaculus' rules for
+  any draws.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from rdshare.core.savings import SHARE, Output
+from rdshare.core.uncertain import beta_from_interval
+from rdshare.errors import InputError, Problem
+
+#: Quantiles of ``forecast.csv`` and their column names.
+QUANTILES: dict[str, float] = {
+    "q01": 0.01,
+    "q05": 0.05,
+    "q10": 0.10,
+    "q25": 0.25,
+    "q50": 0.50,
+    "q75": 0.75,
+    "q90": 0.90,
+    "q95": 0.95,
+    "q99": 0.99,
+}
+FORECAST_COLUMNS: tuple[str, ...] = ("name", "unit", "mean", *QUANTILES)
+
+#: A Squiggle fit is "good" when its 5/50/95% quantiles are within this fraction of the draws'
+#: 5-95% width of the draws' own quantiles. Fits match 5% and 95% exactly, so the error is in the
+#: median: for draws that really are lognormal (amounts) or beta (shares) it is well under this.
+SQUIGGLE_TOLERANCE = 0.05
+
+#: Metaculus' rules for continuous questions.
+METACULUS_POINTS = 201
+METACULUS_MIN_STEP = 5e-5
+METACULUS_MAX_STEP = 0.2
+METACULUS_OPEN_TAIL = 0.001
+
+# Targets with margins, so rounding never breaks the rules.
+_MIN_STEP = METACULUS_MIN_STEP * 1.2
+_MAX_STEP = METACULUS_MAX_STEP * 0.99
+_OPEN_TAIL = METACULUS_OPEN_TAIL * 1.1
+_MAX_KERNEL_POINTS = 5000
+
+
+def _values(out: Output | np.ndarray) -> np.ndarray:
+    v = out.values if isinstance(out, Output) else out
+    return np.asarray(v, dtype=float).ravel()
+
+
+def _common_length(outputs: Mapping[str, Output]) -> int:
+    lengths = {k: _values(o).size for k, o in outputs.items()}
+    if not lengths:
+        raise ValueError("no outputs given")
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"outputs have different numbers of draws: {lengths}")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise ValueError("outputs have no draws")
+    return n
+
+
+def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(0 if rng is None else rng)
+
+
+def _thin_index(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    if k >= n:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=k, replace=False))
+
+
+# ------------------------------------------------------------------------------------------------
+# forecast.csv and samples.csv
+
+
+def quantile_table(outputs: Mapping[str, Output]) -> pd.DataFrame:
+    """Mean and quantiles of each output, one row per quantity.
+
+    Parameters
+    ----------
+    outputs : mapping of str to Output
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns exactly ``name, unit, mean, q01, q05, q10, q25, q50, q75, q90, q95, q99``, rows in
+        the order of ``outputs``. Quantiles are numpy's default (linear interpolation).
+    """
+    probs = np.array(list(QUANTILES.values()))
+    rows = []
+    for name, out in outputs.items():
+        v = _values(out)
+        qs = np.quantile(v, probs)
+        rows.append([name, out.unit, float(np.mean(v)), *map(float, qs)])
+    return pd.DataFrame(rows, columns=list(FORECAST_COLUMNS))
+
+
+def write_forecast_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a :func:`quantile_table` as ``forecast.csv`` (no index column, full precision)."""
+    path = Path(path)
+    df.to_csv(path, index=False)
+    return path
+
+
+def samples_frame(
+    outputs: Mapping[str, Output], n: int = 1000, rng: np.random.Generator | int | None = None
+) -> pd.DataFrame:
+    """A thinned subsample of the draws, one column per quantity.
+
+    The same draws (rows) are taken for every column, so correlations between quantities are kept.
+
+    Parameters
+    ----------
+    outputs : mapping of str to Output
+        All with the same number of draws.
+    n : int
+        Rows wanted; all draws (in order) when there are no more than ``n``.
+    rng : numpy.random.Generator, int or None
+        Picks the rows; an int seeds a generator, None means seed 0 (same file every time).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    total = _common_length(outputs)
+    idx = _thin_index(total, int(n), _rng(rng))
+    return pd.DataFrame({name: _values(out)[idx] for name, out in outputs.items()})
+
+
+def write_samples_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a :func:`samples_frame` as ``samples.csv``."""
+    path = Path(path)
+    df.to_csv(path, index=False)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Squiggle
+
+
+@dataclass(frozen=True)
+class SquiggleFit:
+    """A parametric Squiggle distribution fitted to one quantity's draws.
+
+    Attributes
+    ----------
+    family : str
+        ``"lognormal"``, ``"beta"``, ``"normal"`` or ``"point"``.
+    expression : str
+        Squiggle expression, e.g. ``lognormal({p5: 1e9, p95: 5e9})``.
+    draws_quantiles : tuple of float
+        The draws' 5%, 50% and 95% quantiles.
+    fit_quantiles : tuple of float
+        The same quantiles of the expression as written (rounded parameters).
+    error : float
+        ``max |fit - draws|`` over the three quantiles, divided by the draws' 5-95% width (0 when
+        both are equal; infinite when the width is 0 but they differ).
+    """
+
+    family: str
+    expression: str
+    draws_quantiles: tuple[float, float, float]
+    fit_quantiles: tuple[float, float, float]
+    error: float
+
+
+def _num(x: float) -> str:
+    """A Squiggle number literal with 6 significant digits: 1e9, 2.5e-5, 0.25, -3."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    text = f"{x:.6g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        text = f"{mant}e{int(exp)}"
+    return text
+
+
+def squiggle_fit(values: np.ndarray | Output, unit: str = "") -> SquiggleFit:
+    """Fit one quantity's draws with a parametric Squiggle distribution.
+
+    The family follows the support of the draws: shares (``unit == "share"``, all draws strictly
+    inside (0, 1)) get ``beta(alpha, beta)`` matched to the draws' 5% and 95% quantiles; other
+    positive draws get ``lognormal({p5, p95})``; anything else ``normal({p5, p95})``; draws whose
+    5% and 95% quantiles coincide get their median as a plain number.
+
+    Parameters
+    ----------
+    values : array_like or Output
+        The draws (finite).
+    unit : str
+        Unit label; ``"share"`` allows a beta. Taken from ``values`` when it is an Output.
+
+    Returns
+    -------
+    SquiggleFit
+    """
+    if isinstance(values, Output):
+        unit = values.unit
+    v = _values(values)
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError("draws must be non-empty and finite")
+    q5, q50, q95 = (float(x) for x in np.quantile(v, [0.05, 0.5, 0.95]))
+    drawn = (q5, q50, q95)
+    probs = np.array([0.05, 0.5, 0.95])
+    if q95 <= q5:
+        expr, family, fitted = _num(q50), "point", (float(_num(q50)),) * 3
+    else:
+        family = "normal"
+        if unit == SHARE and v.min() > 0 and v.max() < 1:
+            try:
+                a, b = beta_from_interval(q5, q95)
+                family = "beta"
+            except ValueError:
+                pass
+        elif v.min() > 0:
+            family = "lognormal"
+        if family == "beta":
+            sa, sb = _num(a), _num(b)
+            expr = f"beta({sa}, {sb})"
+            fitted = tuple(float(x) for x in stats.beta.ppf(probs, float(sa), float(sb)))
+        else:
+            s5, s95 = _num(q5), _num(q95)
+            expr = f"{family}({{p5: {s5}, p95: {s95}}})"
+            lo, hi = float(s5), float(s95)
+            if family == "lognormal":
+                fitted = (lo, math.sqrt(lo * hi), hi)
+            else:
+                fitted = (lo, 0.5 * (lo + hi), hi)
+    diff = max(abs(f - d) for f, d in zip(fitted, drawn, strict=True))
+    width = q95 - q5
+    # a zero width only happens with a point fit, exact when the three quantiles agree
+    error = diff / width if width > 0 else (0.0 if diff == 0 else math.inf)
+    return SquiggleFit(family, expr, drawn, fitted, float(error))
+
+
+def squiggle_fits(outputs: Mapping[str, Output]) -> dict[str, SquiggleFit]:
+    """:func:`squiggle_fit` for every output."""
+    return {name: squiggle_fit(out) for name, out in outputs.items()}
+
+
+def fit_errors(outputs: Mapping[str, Output]) -> dict[str, float]:
+    """Each output's Squiggle fit error (see :class:`SquiggleFit`); compare with
+    :data:`SQUIGGLE_TOLERANCE`."""
+    return {name: fit.error for name, fit in squiggle_fits(outputs).items()}
+
+
+def squiggle_name(name: str) -> str:
+    """A valid Squiggle variable name: lower-case start, letters, digits and underscores."""
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not out or not (out[0].isalpha() and out[0].islower()):
+        out = "q_" + out
+    return out
+
+
+def squiggle_text(
+    outputs: Mapping[str, Output],
+    n_samples: int = 200,
+    rng: np.random.Generator | int | None = None,
+    header: str | None = None,
+) -> str:
+    """Squiggle code defining each output, parametric and as samples.
+
+    For each quantity ``name`` it writes a comment (unit, family, the draws' and the fit's
+    5/50/95% quantiles and the fit error), ``name = <parametric distribution>`` and
+    ``name_samples = SampleSet.fromList([...])`` of ``n_samples`` thinned draws. The same draws are
+    used for every quantity, so sample sets combined index by index keep their correlation.
+
+    Parameters
+    ----------
+    outputs : mapping of str to Output
+    n_samples : int
+        Draws per sample set.
+    rng : numpy.random.Generator, int or None
+        Picks the thinned draws; None means seed 0.
+    header : str or None
+        Extra comment lines at the top (e.g. the run, seed and sample count).
+
+    Returns
+    -------
+    str
+    """
+    total = _common_length(outputs)
+    idx = _thin_index(total, int(n_samples), _rng(rng))
+    lines = ["// rdshare forecast export: parametric fits and thinned posterior draws"]
+    lines.append(
+        f"// fits match the draws' 5% and 95% quantiles; fit error = largest gap at 5/50/95%, "
+        f"as a share of the draws' 5-95% width (good below {SQUIGGLE_TOLERANCE:.0%})"
+    )
+    if header:
+        lines += [f"// {ln}" for ln in header.splitlines()]
+    for name, out in outputs.items():
+        fit = squiggle_fit(out)
+        var = squiggle_name(name)
+        d, f = fit.draws_quantiles, fit.fit_quantiles
+        lines.append("")
+        lines.append(
+            f"// {name} ({out.unit}): {fit.family}; draws 5/50/95% "
+            f"{_num(d[0])} / {_num(d[1])} / {_num(d[2])}, fit {_num(f[0])} / {_num(f[1])} / "
+            f"{_num(f[2])}; fit error {fit.error:.1%}"
+        )
+        if out.description:
+            lines.append(f"// {out.description}")
+        lines.append(f"{var} = {fit.expression}")
+        sample = ", ".join(_num(x) for x in _values(out)[idx])
+        lines.append(f"{var}_samples = SampleSet.fromList([{sample}])")
+    return "\n".join(lines) + "\n"
+
+
+def write_squiggle(path: str | Path, text: str) -> Path:
+    """Write :func:`squiggle_text` output as ``squiggle.txt``."""
+    path = Path(path)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Metaculus
+
+
+def _check_range(low: float, high: float, log_scale: bool) -> None:
+    src = "<command line>"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InputError(Problem(src, "range bounds must be finite numbers", field="range"))
+    if not low < high:
+        raise InputError(
+            Problem(src, f"lower bound {low:g} must be below upper bound {high:g}", field="range")
+        )
+    if log_scale and low <= 0:
+        raise InputError(
+            Problem(
+                src, f"a log-scale range needs a positive lower bound, got {low:g}", field="range"
+            )
+        )
+
+
+def metaculus_grid(low: float, high: float, log_scale: bool = False) -> np.ndarray:
+    """The 201 points a Metaculus CDF is given at.
+
+    Evenly spaced from ``low`` to ``high``, or geometrically spaced when ``log_scale`` (Metaculus'
+    log scaling with its zero point at 0).
+    """
+    low, high = float(low), float(high)
+    _check_range(low, high, log_scale)
+    k = np.linspace(0.0, 1.0, METACULUS_POINTS)
+    if log_scale:
+        return low * (high / low) ** k
+    return low + (high - low) * k
+
+
+def metaculus_cdf(
+    values,
+    low: float,
+    high: float,
+    *,
+    log_scale: bool = False,
+    open_lower: bool = True,
+    open_upper: bool = True,
+) -> np.ndarray:
+    """A 201-point CDF of the draws that satisfies Metaculus' rules, whatever the draws.
+
+    Steps:
+
+    1. Work on the question's scale (``log`` of the values when ``log_scale``; values <= 0 are then
+       below the range), where the grid is evenly spaced with cell width ``h``.
+    2. Smooth the empirical CDF with a Gaussian kernel whose width is Silverman's rule clipped to
+       between 2.5 and 10 grid cells (at least 2.5 cells, so a point mass spreads over enough cells
+       to respect the largest allowed step). Above 5000 draws, 5000 evenly spaced order statistics
+       stand in for them.
+    3. A closed bound cannot be passed: draws beyond it are moved onto it, and the CDF is rescaled
+       to run from exactly 0 (closed lower) to exactly 1 (closed upper). An open bound keeps the
+       mass beyond it, clipped so at least 0.1% lies on each open side.
+    4. Steps between grid points are mixed with the smallest uniform share that lifts every step
+       above the minimum, then steps above the maximum are capped and their excess handed to the
+       other steps in proportion to their size.
+
+    Parameters
+    ----------
+    values : array_like
+        Draws (NaN not allowed; +-inf count as beyond the range).
+    low, high : float
+        The question's range.
+    log_scale : bool
+        Geometric grid; needs ``low > 0``.
+    open_lower, open_upper : bool
+        Whether the question's bounds are open.
+
+    Returns
+    -------
+    numpy.ndarray
+        201 CDF values at :func:`metaculus_grid` points. Strictly increasing with every step in
+        [5e-5, 0.2]; ``cdf[0] >= 0.001`` when the lower bound is open, else exactly 0;
+        ``cdf[-1] <= 0.999`` when the upper bound is open, else exactly 1.
+    """
+    low, high = float(low), float(high)
+    _check_range(low, high, log_scale)
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise InputError(Problem("<draws>", "no draws to build a CDF from"))
+    if np.isnan(v).any():
+        raise InputError(Problem("<draws>", "draws contain NaN"))
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if log_scale:
+            t = np.where(v > 0, np.log(np.where(v > 0, v, 1.0)), -np.inf)
+            t0, t1 = math.log(low), math.log(high)
+        else:
+            t, t0, t1 = v, low, high
+    if not open_lower:
+        t = np.maximum(t, t0)
+    if not open_upper:
+        t = np.minimum(t, t1)
+    t = np.sort(t)
+    n = t.size
+    if n > _MAX_KERNEL_POINTS:
+        t = t[((np.arange(_MAX_KERNEL_POINTS) + 0.5) * n / _MAX_KERNEL_POINTS).astype(int)]
+
+    cells = METACULUS_POINTS - 1
+    h = (t1 - t0) / cells
+    grid = t0 + h * np.arange(METACULUS_POINTS)
+    bw = _bandwidth(t, n, h)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = special.ndtr((grid[:, None] - t[None, :]) / bw).mean(axis=1)
+    p = np.maximum.accumulate(np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0))
+
+    a = p[0] if not open_lower else 0.0
+    b = p[-1] if not open_upper else 1.0
+    q = (p - a) / (b - a) if b - a > 1e-12 else np.linspace(0.0, 1.0, METACULUS_POINTS)
+    q = np.clip(q, 0.0, 1.0)
+
+    rise_min = cells * _MIN_STEP
+    top = 1.0 if not open_upper else 1.0 - _OPEN_TAIL
+    c0 = 0.0 if not open_lower else float(np.clip(q[0], _OPEN_TAIL, top - rise_min))
+    c1 = 1.0 if not open_upper else float(np.clip(q[-1], c0 + rise_min, top))
+    rise = c1 - c0
+
+    steps = np.clip(np.diff(q), 0.0, None)
+    total = steps.sum()
+    shape = steps / total if total > 0 else np.full(cells, 1.0 / cells)
+    w = min(1.0, cells * _MIN_STEP / rise)
+    steps = rise * ((1.0 - w) * shape + w / cells)
+    steps = _cap_steps(steps, _MAX_STEP)
+
+    cdf = np.empty(METACULUS_POINTS)
+    cdf[0] = c0
+    cdf[1:] = c0 + np.cumsum(steps)
+    cdf[-1] = c1
+    problems = metaculus_problems(cdf, open_lower=open_lower, open_upper=open_upper)
+    if problems:  # pragma: no cover - the construction above rules this out
+        raise AssertionError("Metaculus CDF construction failed: " + "; ".join(problems))
+    return cdf
+
+
+def _bandwidth(t: np.ndarray, n: int, h: float) -> float:
+    """Silverman's rule on the finite draws, clipped to [2.5 h, 10 h]."""
+    finite = t[np.isfinite(t)]
+    bw = math.nan
+    if finite.size >= 2:
+        with np.errstate(over="ignore", invalid="ignore"):
+            sd = float(np.std(finite))
+            q25, q75 = np.quantile(finite, [0.25, 0.75], method="inverted_cdf")
+            iqr = float(q75 - q25) / 1.349
+        spread = min(s for s in (sd, iqr) if s > 0) if max(sd, iqr) > 0 else 0.0
+        bw = 0.9 * spread * n ** (-0.2)
+    if not math.isfinite(bw):
+        bw = 0.0
+    return float(np.clip(bw, 2.5 * h, 10.0 * h))
+
+
+def _cap_steps(steps: np.ndarray, cap: float) -> np.ndarray:
+    """Cap steps at ``cap``, handing the excess to uncapped steps in proportion to their size."""
+    steps = steps.copy()
+    capped = np.zeros(steps.size, dtype=bool)
+    for _ in range(steps.size):
+        over = steps > cap
+        if not over.any():
+            break
+        excess = float((steps[over] - cap).sum())
+        steps[over] = cap
+        capped |= over
+        free = ~capped
+        steps[free] += excess * steps[free] / steps[free].sum()
+    return steps
+
+
+def metaculus_problems(cdf, *, open_lower: bool = True, open_upper: bool = True) -> list[str]:
+    """Every way ``cdf`` breaks Metaculus' rules (an empty list when it is valid).
+
+    Rules: 201 finite values; every step between neighbours at least 5e-5 and at most 0.2; an open
+    lower bound needs ``cdf[0] >= 0.001``, a closed one ``cdf[0] == 0``; an open upper bound needs
+    ``cdf[-1] <= 0.999``, a closed one ``cdf[-1] == 1``.
+    """
+    c = np.asarray(cdf, dtype=float)
+    if c.shape != (METACULUS_POINTS,):
+        return [f"needs {METACULUS_POINTS} values, got shape {c.shape}"]
+    if not np.isfinite(c).all():
+        return ["values must be finite"]
+    out = []
+    d = np.diff(c)
+    if d.min() < METACULUS_MIN_STEP:
+        out.append(f"smallest step {d.min():.3g} is below {METACULUS_MIN_STEP}")
+    if d.max() > METACULUS_MAX_STEP:
+        out.append(f"largest step {d.max():.3g} is above {METACULUS_MAX_STEP}")
+    if open_lower and c[0] < METACULUS_OPEN_TAIL:
+        out.append(f"open lower bound needs cdf[0] >= {METACULUS_OPEN_TAIL}, got {c[0]:.3g}")
+    if not open_lower and c[0] != 0.0:
+        out.append(f"closed lower bound needs cdf[0] == 0, got {c[0]:.3g}")
+    if open_upper and c[-1] > 1.0 - METACULUS_OPEN_TAIL:
+        out.append(f"open upper bound needs cdf[-1] <= {1 - METACULUS_OPEN_TAIL}, got {c[-1]:.6g}")
+    if not open_upper and c[-1] != 1.0:
+        out.append(f"closed upper bound needs cdf[-1] == 1, got {c[-1]:.6g}")
+    return out
+
+
+def write_metaculus_json(
+    path: str | Path,
+    name: str,
+    cdf,
+    low: float,
+    high: float,
+    log_scale: bool = False,
+    open_lower: bool = True,
+    open_upper: bool = True,
+    note: str | None = None,
+) -> Path:
+    """Write a Metaculus CDF as JSON.
+
+    The file holds ``name``, ``cdf`` (201 floats), ``lower_bound``, ``upper_bound``,
+    ``open_lower_bound``, ``open_upper_bound``, ``log_scale`` and ``note``.
+
+    Raises
+    ------
+    ValueError
+        When ``cdf`` breaks Metaculus' rules (see :func:`metaculus_problems`).
+    """
+    problems = metaculus_problems(cdf, open_lower=open_lower, open_upper=open_upper)
+    if problems:
+        raise ValueError("not a valid Metaculus CDF: " + "; ".join(problems))
+    if note is None:
+        scale = "geometrically" if log_scale else "evenly"
+        note = (
+            f"CDF at {METACULUS_POINTS} points spaced {scale} from lower_bound to upper_bound, "
+            "from posterior draws smoothed with a Gaussian kernel and adjusted by rdshare to "
+            "Metaculus' step and tail rules."
+        )
+    doc = {
+        "name": name,
+        "cdf": [float(x) for x in np.asarray(cdf, dtype=float)],
+        "lower_bound": float(low),
+        "upper_bound": float(high),
+        "open_lower_bound": bool(open_lower),
+        "open_upper_bound": bool(open_upper),
+        "log_scale": bool(log_scale),
+        "note": note,
+    }
+    path = Path(path)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,159 @@
+"""Run folders: written whole or not at all, never silently replaced, verified on load.
+
+A run folder is built in a hidden temporary sibling (``.tmp-<name>-<pid>``) and renamed into place only
+when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
+``manifest.json`` records the sha256 of every other file; :func:`verify` refuses a folder whose files no
+longer match it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from rdshare.errors import Problem, RunExistsError, RunFolderError
+
+#: Bumped when the layout of a run folder changes incompatibly.
+RUN_FORMAT = 1
+MANIFEST = "manifest.json"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_run_name(name: str) -> str:
+    """A run id given on the command line: a plain name that cannot leave the outputs folder."""
+    if not _NAME_RE.match(name) or name in (".", "..") or ".." in name:
+        raise RunFolderError(
+            Problem(
+                "<command line>",
+                f"{name!r} is not a valid run name: use letters, digits, '.', '_' and '-' "
+                "(no slashes, no '..', at most 128 characters)",
+                field="--name",
+            )
+        )
+    return name
+
+
+def default_run_name(seed: int, inputs_sha: str) -> str:
+    """``YYYYmmdd-HHMMSS-s<seed>-<8 hex of the inputs' hash>``, in UTC."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-s{seed}-{inputs_sha[:8]}"
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder; on success move it to ``final`` atomically.
+
+    On any exception (KeyboardInterrupt included) the temporary folder is removed and ``final`` is left
+    as it was. An existing ``final`` raises :class:`RunExistsError` unless ``force``; with ``force`` it is
+    replaced only after the new folder is complete.
+    """
+    final = Path(final)
+    if final.exists() and not force:
+        raise RunExistsError(
+            f"{final} already exists; choose another --out/--name or pass --force to replace it"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():
+            if not force:
+                raise RunExistsError(f"{final} appeared while the run was being written; not replaced")
+            old = final.parent / f".old-{final.name}-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    """JSON with sorted keys and a trailing newline (stable bytes)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def write_manifest(folder: Path, info: dict) -> dict:
+    """Hash every file in ``folder`` (recursively, except the manifest) and write the manifest."""
+    files = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            files[p.relative_to(folder).as_posix()] = sha256_file(p)
+    manifest = {"format": RUN_FORMAT, **info, "files": files}
+    write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest of a run folder, or a :class:`RunFolderError` saying what is wrong."""
+    folder = Path(folder)
+    mpath = folder / MANIFEST
+    if not folder.is_dir():
+        raise RunFolderError(Problem(str(folder), "is not a run folder (no such folder)"))
+    if not mpath.is_file():
+        raise RunFolderError(
+            Problem(str(mpath), "missing: this is not a complete rdshare run folder")
+        )
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(Problem(str(mpath), f"is not valid JSON ({exc})")) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise RunFolderError(Problem(str(mpath), "has no 'files' table", field="files"))
+    return manifest
+
+
+def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
+    """Check every file listed in the manifest exists and matches its hash.
+
+    Files added later (a ``forecast/`` or ``report`` rebuilt from the run) are not listed and not checked;
+    files the manifest lists must be unchanged. Returns the manifest.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    problems = []
+    fmt = manifest.get("format")
+    if fmt != RUN_FORMAT:
+        problems.append(
+            Problem(
+                str(folder / MANIFEST),
+                f"run format {fmt!r} is not the one this rdshare reads ({RUN_FORMAT}); "
+                "refit with this version",
+                field="format",
+            )
+        )
+    files: dict = manifest["files"]
+    for rel in required:
+        if rel not in files:
+            problems.append(Problem(str(folder / rel), "missing from the run's manifest"))
+    for rel, digest in files.items():
+        p = folder / rel
+        if not p.is_file():
+            problems.append(Problem(str(p), "listed in the manifest but missing"))
+        elif sha256_file(p) != digest:
+            problems.append(
+                Problem(str(p), "was changed after the run was written (sha256 does not match)")
+            )
+    if problems:
+        raise RunFolderError(problems)
+    return manifest

@@ -1,0 +1,481 @@
+"""Savings and scenario arithmetic on posterior draws (vectorised numpy).
+
+Every function takes arrays (or scalars) that broadcast to one shape, typically one value per
+posterior draw, and returns arrays of that shape. Symbols:
+
+- ``C``: a lab's total development budget when it works alone (R&D plus final run), in the user's
+  unit;
+- ``F``: the size of its final training run(s), same unit;
+- ``f``: the R&D share of development compute of a lab that works alone; ``r = f / (1 - f)`` its
+  odds, R&D per unit of final run;
+- ``d``: the knowledge-sharing discount, the share of R&D per unit of final run a lab avoids by
+  building on peers' openly published work, relative to a lab that cannot;
+- ``N``: number of labs; ``s``: the share of each lab's R&D that a consortium builds once for all.
+
+Formulas (each function's docstring says why):
+
+=========================  =================================================
+one lab's R&D              ``C f``  (or ``F r``)
+avoided by one lab         ``C f d``  (or ``F r d``: the same number, ``C = F + C f``)
+fork erosion               ``d_eff = d (1 - fork_rate)``
+a lab months ahead         ``d_lead = d 2^(-lead / halflife)``
+open ecosystem of N labs   saving ``(N - 1) C f d``; alone ``N C f``
+consortium of N labs       saving ``(N - 1) C f s``; alone ``N C f``
+=========================  =================================================
+
+Bad values (negative budgets, shares outside [0, 1], fewer than one lab, NaN) raise
+:class:`~rdshare.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rdshare.errors import InputError, Problem
+
+#: Half-life, in months, of the value of open results to a lab that is ahead of them. Epoch AI
+#: estimates that the compute needed for a fixed language-model performance halves about every
+#: 8 months (95% CI 5 to 14; Ho et al. 2024, arXiv:2403.05812). Open work that is ``t`` months
+#: behind a lab's own frontier is taken to lose value at that pace. A modelling choice, and a user
+#: input.
+DEFAULT_HALFLIFE_MONTHS = 8.0
+
+#: Share of each lab's R&D that a consortium builds once for all members (a shared base model,
+#: data pipelines, pretraining research and de-risking runs), the rest staying lab-specific
+#: (post-training, products, differentiation). A judgement, not a measurement: no public source
+#: splits lab R&D this way. 0.5 is the even split; vary it (e.g. ``"0.3 to 0.7"``) and report the
+#: sensitivity.
+DEFAULT_SHARED_FRACTION = 0.5
+
+#: Unit label of dimensionless shares.
+SHARE = "share"
+
+_WHERE = "<arguments>"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit of compute amounts.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used in scenario files and options (``"gpu_hours"``).
+    label : str
+        Label for outputs (``"GPU-hours"``).
+    description : str
+        What the unit counts.
+    """
+
+    name: str
+    label: str
+    description: str
+
+
+UNITS: dict[str, Unit] = {
+    "gpu_hours": Unit("gpu_hours", "GPU-hours", "accelerator hours (GPU or TPU)"),
+    "flop": Unit("flop", "FLOP", "floating-point operations"),
+    "dollars": Unit("dollars", "USD", "US dollars of compute spending"),
+    "energy_mwh": Unit("energy_mwh", "MWh", "electrical energy in megawatt-hours"),
+}
+
+
+def get_unit(
+    name: object, *, source: str = "<command line>", field: str = "unit", line: int | None = None
+) -> Unit:
+    """Look a unit up by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`UNITS` (``"gpu_hours"``, ``"flop"``, ``"dollars"``, ``"energy_mwh"``).
+    source, field, line
+        Where the name came from, for the error message.
+
+    Returns
+    -------
+    Unit
+
+    Raises
+    ------
+    InputError
+        When the name is not a known unit.
+    """
+    if isinstance(name, str) and name in UNITS:
+        return UNITS[name]
+    allowed = ", ".join(f'"{k}"' for k in UNITS)
+    raise InputError(
+        Problem(source, f"unknown unit {name!r}; allowed: {allowed}", line=line, field=field)
+    )
+
+
+@dataclass(frozen=True)
+class Output:
+    """A derived quantity: its draws and its unit.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        One value per draw.
+    unit : str
+        ``"share"`` for dimensionless shares, else a unit label such as ``"USD"``.
+    description : str
+        One line saying what the quantity is.
+    """
+
+    values: np.ndarray
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GroupSavings:
+    """R&D of a group of labs working alone, with sharing, and the difference.
+
+    Attributes
+    ----------
+    alone : numpy.ndarray
+        Total R&D when every lab works alone.
+    shared : numpy.ndarray
+        Total R&D with sharing (``alone - saving``).
+    saving : numpy.ndarray
+        R&D not spent thanks to sharing.
+    """
+
+    alone: np.ndarray
+    shared: np.ndarray
+    saving: np.ndarray
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+
+
+def _arr(x, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(Problem(_WHERE, f"must be numeric, got {x!r}", field=name)) from None
+    if np.isnan(a).any():
+        raise InputError(Problem(_WHERE, "contains NaN", field=name))
+    return a
+
+
+def _nonneg(x, name: str) -> np.ndarray:
+    a = _arr(x, name)
+    if (a < 0).any() or np.isinf(a).any():
+        raise InputError(
+            Problem(_WHERE, f"must be finite and 0 or more, got min {a.min():.6g}", field=name)
+        )
+    return a
+
+
+def _positive(x, name: str) -> np.ndarray:
+    a = _arr(x, name)
+    if (a <= 0).any() or np.isinf(a).any():
+        raise InputError(
+            Problem(_WHERE, f"must be finite and positive, got min {a.min():.6g}", field=name)
+        )
+    return a
+
+
+def _share(x, name: str, *, below_one: bool = False) -> np.ndarray:
+    a = _arr(x, name)
+    bad = (a < 0) | (a >= 1) if below_one else (a < 0) | (a > 1)
+    if bad.any():
+        allowed = "[0, 1)" if below_one else "[0, 1]"
+        raise InputError(
+            Problem(
+                _WHERE,
+                f"is a share and must lie in {allowed}, got values from {a.min():.6g} to "
+                f"{a.max():.6g}",
+                field=name,
+            )
+        )
+    return a
+
+
+def _labs(x, name: str = "n_labs") -> np.ndarray:
+    a = _arr(x, name)
+    if (a < 1).any() or np.isinf(a).any() or (a != np.round(a)).any():
+        raise InputError(
+            Problem(_WHERE, f"must be a whole number of at least 1, got {a.min():.6g}", field=name)
+        )
+    return a
+
+
+def _broadcast(*arrays: np.ndarray) -> list[np.ndarray]:
+    try:
+        return list(np.broadcast_arrays(*arrays))
+    except ValueError:
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise InputError(Problem(_WHERE, f"array shapes do not match: {shapes}")) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# one lab
+
+
+def odds(f) -> np.ndarray:
+    """R&D per unit of final run: ``r = f / (1 - f)``.
+
+    Parameters
+    ----------
+    f : array_like
+        R&D share, in [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    f = _share(f, "f", below_one=True)
+    return f / (1.0 - f)
+
+
+def rd_compute(budget, f) -> np.ndarray:
+    """One lab's R&D compute: ``C f``.
+
+    Parameters
+    ----------
+    budget : array_like
+        ``C``, total development budget (R&D plus final run) of a lab working alone, >= 0.
+    f : array_like
+        R&D share of that lab, in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        In the budget's unit.
+    """
+    c, f = _broadcast(_nonneg(budget, "budget"), _share(f, "f"))
+    return c * f
+
+
+def rd_from_final_run(final_run, f) -> np.ndarray:
+    """One lab's R&D compute from its final-run size: ``F r = F f / (1 - f)``.
+
+    Parameters
+    ----------
+    final_run : array_like
+        ``F``, compute of the final training run(s), >= 0.
+    f : array_like
+        R&D share, in [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        In the final run's unit.
+    """
+    F, r = _broadcast(_nonneg(final_run, "final_run"), odds(f))
+    return F * r
+
+
+def budget_from_final_run(final_run, f) -> np.ndarray:
+    """Total development budget implied by a final run: ``C = F / (1 - f)`` (so ``C f = F r``).
+
+    Parameters
+    ----------
+    final_run : array_like
+        ``F``, >= 0.
+    f : array_like
+        R&D share, in [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    F, f = _broadcast(_nonneg(final_run, "final_run"), _share(f, "f", below_one=True))
+    return F / (1.0 - f)
+
+
+def avoided_from_budget(budget, f, d) -> np.ndarray:
+    """Compute one lab avoids by building on open work, from its budget: ``C f d``.
+
+    ``C f`` is the R&D of the lab working alone; ``d`` is the share of it that peers' published work
+    replaces. ``C`` is the budget the lab would spend alone, so ``f`` is the no-sharing R&D share.
+
+    Parameters
+    ----------
+    budget : array_like
+        ``C``, >= 0.
+    f : array_like
+        R&D share of the lab working alone, in [0, 1].
+    d : array_like
+        Discount (or an eroded discount), in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        In the budget's unit.
+    """
+    c, f, d = _broadcast(_nonneg(budget, "budget"), _share(f, "f"), _share(d, "d"))
+    return c * f * d
+
+
+def avoided_from_final_run(final_run, f, d) -> np.ndarray:
+    """Compute one lab avoids by building on open work, from its final run: ``F r d``.
+
+    The discount acts on R&D per unit of final run: ``r_shared = r (1 - d)``, so with the final
+    run ``F`` held fixed the lab avoids ``F r d``. It equals ``C f d`` for ``C = F / (1 - f)``. The
+    final run is the same with or without sharing, so this form needs no counterfactual budget:
+    give ``F`` when you know what a lab that already shares actually spends.
+
+    Parameters
+    ----------
+    final_run : array_like
+        ``F``, >= 0.
+    f : array_like
+        R&D share of the lab working alone, in [0, 1).
+    d : array_like
+        Discount, in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        In the final run's unit.
+    """
+    F, r, d = _broadcast(_nonneg(final_run, "final_run"), odds(f), _share(d, "d"))
+    return F * r * d
+
+
+def effective_discount(d, fork_rate) -> np.ndarray:
+    """Discount left after forking erodes sharing: ``d_eff = d (1 - fork_rate)``.
+
+    ``fork_rate`` is the share of the work that would have been published that instead goes into
+    internal-only versions (forks kept closed); only the published part can be built on.
+
+    Parameters
+    ----------
+    d : array_like
+        Discount, in [0, 1].
+    fork_rate : array_like
+        In [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    d, k = _broadcast(_share(d, "d"), _share(fork_rate, "fork_rate"))
+    return d * (1.0 - k)
+
+
+def lead_discount(d, lead_months, halflife_months=DEFAULT_HALFLIFE_MONTHS) -> np.ndarray:
+    """Discount of a closed lab that is ``lead_months`` ahead: ``d 2^(-lead / halflife)``.
+
+    Open work is older, relative to a leading lab's own frontier, by the lab's lead; its value
+    decays exponentially, halving every ``halflife_months``. The default half-life, 8 months, is
+    the pace at which the compute needed for fixed performance halves (Epoch AI, Ho et al. 2024,
+    95% CI 5 to 14 months): open results are taken to lose value to a lab ahead at the pace the
+    frontier moves. This is a modelling choice; the half-life is a user input.
+
+    Parameters
+    ----------
+    d : array_like
+        Discount of a lab level with the open frontier, in [0, 1].
+    lead_months : array_like
+        Lead over the open frontier in months, >= 0 (0 gives ``d``).
+    halflife_months : array_like
+        > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    d, t, h = _broadcast(
+        _share(d, "d"),
+        _nonneg(lead_months, "lead_months"),
+        _positive(halflife_months, "halflife_months"),
+    )
+    return d * np.exp2(-t / h)
+
+
+# ------------------------------------------------------------------------------------------------
+# groups of labs
+
+
+def _group(c: np.ndarray, f: np.ndarray, part: np.ndarray, n: np.ndarray) -> GroupSavings:
+    c, f, part, n = _broadcast(c, f, part, n)
+    rd = c * f
+    alone = n * rd
+    saving = (n - 1.0) * rd * part
+    return GroupSavings(alone=alone, shared=alone - saving, saving=saving)
+
+
+def ecosystem_savings(budget_per_lab, f, d, n_labs) -> GroupSavings:
+    """R&D of N labs that share openly, against the same N labs working alone.
+
+    Each lab, alone, spends ``C f`` on R&D; a share ``d`` of it duplicates what peers' published
+    work would provide. In an open ecosystem that duplicated part is done once and published (split
+    among the labs), not once per lab::
+
+        alone  = N C f
+        shared = N C f (1 - d) + C f d
+        saving = (N - 1) C f d
+
+    Why ``N - 1`` and not ``N``: work a lab avoids has to be done by someone. ``N C f d`` would
+    treat the shared results as free for every lab, which holds only if they come from outside the
+    N labs (academia, or an open leader not counted); with the work done inside the ecosystem, one
+    copy is still paid for. Per lab the saving is ``d (N - 1) / N`` of its R&D: 0 for a single lab
+    (no peers), approaching the measured discount ``d`` (a follower building on many open labs) as
+    N grows. ``d`` is taken not to depend on N: a simplification.
+
+    Parameters
+    ----------
+    budget_per_lab : array_like
+        ``C``, development budget of one lab working alone, >= 0.
+    f : array_like
+        R&D share of a lab working alone, in [0, 1].
+    d : array_like
+        Discount (after any fork erosion), in [0, 1].
+    n_labs : array_like
+        ``N``, whole number >= 1.
+
+    Returns
+    -------
+    GroupSavings
+        ``alone``, ``shared`` and ``saving``, in the budget's unit.
+    """
+    return _group(
+        _nonneg(budget_per_lab, "budget_per_lab"), _share(f, "f"), _share(d, "d"), _labs(n_labs)
+    )
+
+
+def consortium_savings(
+    budget_per_lab, f, shared_fraction=DEFAULT_SHARED_FRACTION, n_labs=2
+) -> GroupSavings:
+    """R&D of N labs that build a shared base once, against the same N labs working alone.
+
+    A share ``s`` of each lab's R&D is the shared base (see :data:`DEFAULT_SHARED_FRACTION`); a
+    consortium does it once instead of N times::
+
+        alone  = N C f
+        shared = N C f (1 - s) + C f s
+        saving = (N - 1) C f s
+
+    The same arithmetic as :func:`ecosystem_savings` with a chosen, coordinated share ``s`` instead
+    of the estimated discount ``d``; the two are alternatives, not to be added.
+
+    Parameters
+    ----------
+    budget_per_lab : array_like
+        ``C``, >= 0.
+    f : array_like
+        R&D share of a lab working alone, in [0, 1].
+    shared_fraction : array_like
+        ``s``, in [0, 1].
+    n_labs : array_like
+        ``N``, whole number >= 1.
+
+    Returns
+    -------
+    GroupSavings
+        ``alone``, ``shared`` and ``saving``, in the budget's unit.
+    """
+    return _group(
+        _nonneg(budget_per_lab, "budget_per_lab"),
+        _share(f, "f"),
+        _share(shared_fraction, "shared_fraction"),
+        _labs(n_labs),
+    )

@@ -1,0 +1,336 @@
+"""Uncertain scenario inputs: a fixed number, or a range read as a 90% interval.
+
+Scenario inputs (a lab's budget, the number of labs, the fork rate, a lead in months) are what users
+know only roughly. Each may be given as a number (``5e9``, ``"2.5e9"``) or as a range
+(``"1e9 to 5e9"`` or ``"1e9..5e9"``), read as "90% sure it lies between these". A range becomes a
+distribution whose 5% and 95% quantiles are the range's ends, chosen by the kind of input:
+
+========  =====================  ==========================================================
+kind      fixed values allowed   a range "LOW to HIGH" becomes
+========  =====================  ==========================================================
+amount    > 0                    lognormal, 5%/95% quantiles at LOW/HIGH (needs LOW > 0)
+share     in [0, 1]              beta, 5%/95% quantiles at LOW/HIGH (needs 0 < LOW < HIGH < 1)
+months    >= 0                   uniform whose 5%/95% quantiles are LOW/HIGH; the part that
+                                 would fall below 0 is set to 0
+count     whole number >= 1      (error: the number of labs must be a fixed whole number)
+========  =====================  ==========================================================
+
+Why uniform for months: a lead is an additive quantity and "0 to 6 months" is the commonest way to
+say it; a lognormal cannot start at 0, and one starting at a tiny LOW (``"0.01 to 6"``) would put
+most of its mass near zero, so the answer would jump as LOW moves towards 0. The uniform reading is
+continuous in LOW, and still puts 90% of the mass inside the range (5% below, 5% above); below zero
+it stacks the 5% at exactly 0 (no lead).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from rdshare.errors import InputError, Problem
+
+Kind = Literal["amount", "share", "count", "months"]
+KINDS: tuple[str, ...] = ("amount", "share", "count", "months")
+
+#: The probability mass a range "LOW to HIGH" is read as holding.
+INTERVAL_MASS = 0.9
+_P_LO = (1.0 - INTERVAL_MASS) / 2.0  # 0.05
+_P_HI = 1.0 - _P_LO  # 0.95
+_Z = float(stats.norm.ppf(_P_HI))  # 1.6449
+
+_RANGE = re.compile(r"^\s*(\S+?)\s*(?:\.\.|\s+to\s+)\s*(\S+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """One scenario input: a fixed value or a distribution read from a 90% interval.
+
+    Attributes
+    ----------
+    kind : str
+        ``"amount"``, ``"share"``, ``"count"`` or ``"months"``.
+    low, high : float
+        The range's ends (both equal to the value when fixed).
+    dist : str
+        ``"fixed"``, ``"lognormal"``, ``"beta"`` or ``"uniform"``.
+    params : tuple of float
+        ``()`` for fixed; ``(mu, sigma)`` of log-values for lognormal; ``(alpha, beta)`` for beta;
+        ``(a, b)`` for uniform on ``[a, b]`` (values below 0 are set to 0).
+    fixed : float or None
+        The value when fixed, else None.
+    text : str
+        The input as given, for records and messages.
+    """
+
+    kind: str
+    low: float
+    high: float
+    dist: str
+    params: tuple[float, ...] = ()
+    fixed: float | None = None
+    text: str = ""
+
+    @property
+    def is_fixed(self) -> bool:
+        """True when the input is a single number."""
+        return self.fixed is not None
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` values (a constant array when fixed).
+
+        Parameters
+        ----------
+        n : int
+            Number of draws.
+        rng : numpy.random.Generator
+            Source of randomness; not used when fixed.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n,)``, float.
+        """
+        if self.fixed is not None:
+            return np.full(n, float(self.fixed))
+        if self.dist == "lognormal":
+            mu, sigma = self.params
+            return rng.lognormal(mu, sigma, size=n)
+        if self.dist == "beta":
+            a, b = self.params
+            return rng.beta(a, b, size=n)
+        if self.dist == "uniform":
+            lo, hi = self.params
+            return np.maximum(rng.uniform(lo, hi, size=n), 0.0)
+        raise AssertionError(f"unknown distribution {self.dist!r}")  # pragma: no cover
+
+    def quantiles(self, qs=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """Exact quantiles of the input's distribution."""
+        qs = np.asarray(qs, dtype=float)
+        if self.fixed is not None:
+            return np.full(qs.shape, float(self.fixed))
+        if self.dist == "lognormal":
+            mu, sigma = self.params
+            return np.exp(mu + sigma * stats.norm.ppf(qs))
+        if self.dist == "beta":
+            return stats.beta.ppf(qs, *self.params)
+        lo, hi = self.params
+        return np.maximum(lo + (hi - lo) * qs, 0.0)
+
+    def describe(self) -> str:
+        """A short human reading, e.g. ``"lognormal 90% interval 1e9 to 5e9"``."""
+        if self.fixed is not None:
+            return f"fixed {_fmt(self.fixed)}"
+        text = f"{self.dist} 90% interval {_fmt(self.low)} to {_fmt(self.high)}"
+        if self.dist == "beta":
+            text += f" (alpha={self.params[0]:.3g}, beta={self.params[1]:.3g})"
+        elif self.dist == "uniform" and self.params[0] < 0:
+            text += (
+                f" (uniform on [{_fmt(self.params[0])}, {_fmt(self.params[1])}], below 0 set to 0)"
+            )
+        return text
+
+    def to_record(self) -> str | float:
+        """The value as given (a number or the range text), for hashing and manifests."""
+        return float(self.fixed) if self.fixed is not None else self.text
+
+
+def constant(value: float, kind: str = "amount") -> Uncertain:
+    """A fixed input, validated for its kind; handy for defaults and tests."""
+    return parse_uncertain(value, kind)
+
+
+def parse_uncertain(
+    text_or_number: object,
+    kind: str,
+    *,
+    source: str = "<command line>",
+    field: str | None = None,
+    line: int | None = None,
+) -> Uncertain:
+    """Read a number or a ``"LOW to HIGH"`` range (a 90% interval) as an :class:`Uncertain`.
+
+    Parameters
+    ----------
+    text_or_number : int, float or str
+        ``5``, ``2.5e9``, ``"2.5e9"``, ``"1e9 to 5e9"`` or ``"1e9..5e9"``.
+    kind : {"amount", "share", "count", "months"}
+        What the input is; decides what values are allowed and which distribution a range becomes
+        (see the module docstring).
+    source : str
+        File the value came from (``"<command line>"`` for CLI flags), for error messages.
+    field : str or None
+        Option or key name, for error messages.
+    line : int or None
+        Line in ``source``, for error messages.
+
+    Returns
+    -------
+    Uncertain
+
+    Raises
+    ------
+    InputError
+        Empty or non-numeric text, NaN or infinite values, a range whose low end is not below its
+        high end, or a value outside what the kind allows.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def fail(message: str):
+        return InputError(Problem(source, message, line=line, field=field))
+
+    what = field or kind
+    if isinstance(text_or_number, bool) or not isinstance(text_or_number, (int, float, str)):
+        raise fail(
+            f'must be a number or a range such as "1e9 to 5e9", got '
+            f"{type(text_or_number).__name__} {text_or_number!r}"
+        )
+    if isinstance(text_or_number, str):
+        text = text_or_number.strip()
+        if not text:
+            raise fail('is empty; give a number or a range such as "1e9 to 5e9"')
+        m = _RANGE.match(text)
+        if m:
+            low = _number(m.group(1), fail)
+            high = _number(m.group(2), fail)
+            return _from_range(kind, low, high, text, what, fail)
+        value = _number(text, fail)
+    else:
+        text = repr(text_or_number)
+        value = float(text_or_number)
+        if not math.isfinite(value):
+            raise fail(f"must be a finite number, got {text_or_number!r}")
+    return _from_value(kind, value, text, what, fail)
+
+
+def _number(token: str, fail) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise fail(
+            f"{token!r} is not a number; write numbers like 5, 2.5e9 or 0.2, and ranges as "
+            '"LOW to HIGH"'
+        ) from None
+    if not math.isfinite(value):
+        raise fail(f"{token!r} is not a finite number")
+    return value
+
+
+def _from_value(kind: str, value: float, text: str, what: str, fail) -> Uncertain:
+    if kind == "amount" and not value > 0:
+        raise fail(f"{what} must be positive, got {_fmt(value)}")
+    if kind == "share" and not 0.0 <= value <= 1.0:
+        raise fail(f"{what} is a share and must be between 0 and 1, got {_fmt(value)}")
+    if kind == "months" and value < 0:
+        raise fail(f"{what} is a number of months and must be 0 or more, got {_fmt(value)}")
+    if kind == "count":
+        if value != round(value) or value < 1:
+            raise fail(f"N must be a fixed whole number of at least 1, got {_fmt(value)}")
+        value = float(round(value))
+    return Uncertain(kind=kind, low=value, high=value, dist="fixed", fixed=value, text=text)
+
+
+def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) -> Uncertain:
+    if kind == "count":
+        raise fail(f"N must be a fixed whole number, not a range ({text!r})")
+    if not low < high:
+        raise fail(f"in the range {text!r} the low end must be below the high end")
+    if kind == "amount":
+        if low <= 0:
+            raise fail(f"{what} must be positive; the range {text!r} starts at {_fmt(low)}")
+        mu = 0.5 * (math.log(low) + math.log(high))
+        sigma = (math.log(high) - math.log(low)) / (2.0 * _Z)
+        return Uncertain(kind, low, high, "lognormal", (mu, sigma), text=text)
+    if kind == "share":
+        if not (low > 0.0 and high < 1.0):
+            raise fail(
+                f"{what} is a share; a range must lie strictly between 0 and 1 (read as a 90% "
+                f"interval of a beta distribution), got {text!r}; use e.g. 0.01 instead of 0"
+            )
+        try:
+            a, b = beta_from_interval(low, high)
+        except ValueError:
+            raise fail(f"no beta distribution has {text!r} as its 90% interval") from None
+        return Uncertain(kind, low, high, "beta", (a, b), text=text)
+    # months
+    if low < 0:
+        raise fail(f"{what} is a number of months and must be 0 or more, got {text!r}")
+    width = (high - low) / (_P_HI - _P_LO)
+    a = low - _P_LO * width
+    b = high + _P_LO * width
+    return Uncertain(kind, low, high, "uniform", (a, b), text=text)
+
+
+def beta_from_interval(
+    low: float, high: float, p_low: float = _P_LO, p_high: float = _P_HI
+) -> tuple[float, float]:
+    """Beta parameters whose ``p_low`` and ``p_high`` quantiles are ``low`` and ``high``.
+
+    Solved by matching the two quantiles on the logit scale with
+    :func:`scipy.optimize.least_squares` over ``(log alpha, log beta)``, started from a
+    logit-normal approximation.
+
+    Parameters
+    ----------
+    low, high : float
+        Interval ends, ``0 < low < high < 1``.
+    p_low, p_high : float
+        Probabilities the ends should sit at (default 0.05 and 0.95).
+
+    Returns
+    -------
+    (alpha, beta) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        When the interval is not inside (0, 1) or no beta matches it to 1e-6 on the logit scale.
+    """
+    if not (0.0 < low < high < 1.0):
+        raise ValueError(f"need 0 < low < high < 1, got {low}, {high}")
+    target = special.logit(np.array([low, high]))
+    z = stats.norm.ppf(p_high) - stats.norm.ppf(p_low)
+    m = special.expit(target.mean())
+    s = (target[1] - target[0]) / z
+    # delta method: sd(X) ~ m (1 - m) s on the logit scale; the beta's total count from its variance
+    nu = max(1.0 / (m * (1.0 - m) * s * s) - 1.0, 0.2)
+    start = np.log([max(m * nu, 1e-3), max((1.0 - m) * nu, 1e-3)])
+    probs = np.array([p_low, p_high])
+
+    def resid(x):
+        a, b = np.exp(x)
+        q = stats.beta.ppf(probs, a, b)
+        q = np.clip(q, 1e-300, 1.0 - 1e-16)
+        return special.logit(q) - target
+
+    # The heuristic start fails for very wide intervals (U-shaped betas); then try a few others.
+    starts = [start] + [np.log([a, b]) for a in (1.0, 0.3, 3.0) for b in (1.0, 0.3, 3.0)]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x0 in starts:
+            sol = optimize.least_squares(resid, x0, xtol=1e-14, ftol=1e-14, gtol=1e-14)
+            err = np.max(np.abs(resid(sol.x)))
+            if np.isfinite(err) and err <= 1e-6:
+                a, b = np.exp(sol.x)
+                return float(a), float(b)
+    raise ValueError(f"no beta distribution matches the interval {low} to {high}")
+
+
+def _fmt(x: float) -> str:
+    """Compact number for messages: 1e9, 2.5e9, 0.2, 6."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if x == round(x) and abs(x) < 1e6:
+        return str(round(x))
+    text = f"{x:.6g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return f"{mant}e{int(exp)}"
+    return text

@@ -1,0 +1,144 @@
+"""The convergence gate: a verdict with every figure it used, not a log line.
+
+Thresholds (DESIGN.md, "Honesty rules"): r_hat <= 1.01, bulk and tail ESS >= 400, no divergent transition
+after tuning, E-BFMI >= 0.3 in every chain. Figures come from arviz-stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+BFMI_MIN = 0.3
+
+
+@dataclass(frozen=True)
+class Check:
+    """One criterion of the gate."""
+
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    worst: str = ""
+
+    def describe(self) -> str:
+        op = {"r_hat": "<=", "divergences": "<=", "ess_bulk": ">=", "ess_tail": ">=", "e_bfmi": ">="}
+        where = f" ({self.worst})" if self.worst else ""
+        status = "ok" if self.passed else "FAILED"
+        val = f"{self.value:.0f}" if self.name != "r_hat" and self.name != "e_bfmi" else f"{self.value:.3f}"
+        return f"{self.name} = {val}{where}, needs {op[self.name]} {self.threshold:g}: {status}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Result of the gate."""
+
+    passed: bool
+    checks: tuple[Check, ...]
+    advice: tuple[str, ...] = field(default_factory=tuple)
+    n_draws: int = 0
+    n_chains: int = 0
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    def to_dict(self) -> dict:
+        return {
+            "converged": self.passed,
+            "checks": [asdict(c) for c in self.checks],
+            "advice": list(self.advice),
+            "draws": self.n_draws,
+            "chains": self.n_chains,
+            "thresholds": {
+                "r_hat_max": RHAT_MAX,
+                "ess_min": ESS_MIN,
+                "divergences_max": 0,
+                "e_bfmi_min": BFMI_MIN,
+            },
+        }
+
+    def describe(self) -> str:
+        head = "converged: every check passed" if self.passed else "NOT CONVERGED"
+        lines = [head, *("  " + c.describe() for c in self.checks)]
+        if self.advice:
+            lines.append("What to try:")
+            lines += [f"  - {a}" for a in self.advice]
+        return "\n".join(lines)
+
+
+def _extreme(ds: xr.Dataset, fn) -> tuple[float, str]:
+    """(value, 'var[coord]') of the extreme element over every variable, via fn in {max, min}."""
+    best_val, best_name = None, ""
+    for name, da in ds.data_vars.items():
+        arr = np.asarray(da.values, dtype=float)
+        if arr.size == 0 or np.all(np.isnan(arr)):
+            continue
+        idx = np.nanargmax(arr) if fn is max else np.nanargmin(arr)
+        val = float(arr.ravel()[idx])
+        if best_val is None or fn(val, best_val) == val and val != best_val:
+            label = str(name)
+            if arr.ndim:
+                pos = np.unravel_index(idx, arr.shape)
+                labels = [str(da[d].values[i]) if d in da.coords else str(i) for d, i in zip(da.dims, pos, strict=True)]
+                label += "[" + ",".join(labels) + "]"
+            best_val, best_name = val, label
+    return (float("nan") if best_val is None else best_val), best_name
+
+
+def gate(tree, var_names: list[str]) -> Verdict:
+    """Run the convergence gate on ``var_names`` of the posterior of ``tree``."""
+    post = tree["posterior"].ds[var_names]
+    n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    rhat = azs.rhat(post)
+    ess_bulk = azs.ess(post, method="bulk")
+    ess_tail = azs.ess(post, method="tail")
+    r_val, r_where = _extreme(rhat, max)
+    eb_val, eb_where = _extreme(ess_bulk, min)
+    et_val, et_where = _extreme(ess_tail, min)
+    stats = tree["sample_stats"].ds
+    n_div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    bfmi = np.asarray(azs.bfmi(tree)["energy"].values, dtype=float).ravel()
+    bfmi_min = float(np.min(bfmi)) if bfmi.size else float("nan")
+    checks = (
+        Check("r_hat", r_val, RHAT_MAX, bool(r_val <= RHAT_MAX), r_where),
+        Check("ess_bulk", eb_val, ESS_MIN, bool(eb_val >= ESS_MIN), eb_where),
+        Check("ess_tail", et_val, ESS_MIN, bool(et_val >= ESS_MIN), et_where),
+        Check("divergences", float(n_div), 0, n_div == 0, f"of {n_chains * n_draws} draws"),
+        Check(
+            "e_bfmi",
+            bfmi_min,
+            BFMI_MIN,
+            bool(bfmi_min >= BFMI_MIN),
+            f"lowest of {bfmi.size} chains",
+        ),
+    )
+    advice = []
+    failed = {c.name for c in checks if not c.passed}
+    if failed & {"ess_bulk", "ess_tail", "r_hat"}:
+        advice.append("draw more: --draws 4000 (and --chains 4); ESS grows with the number of draws")
+    if "r_hat" in failed:
+        advice.append("chains disagree: more --tune, and look at the rank plots in the report")
+    if "divergences" in failed:
+        advice.append(
+            "divergences mean the sampler could not explore part of the posterior: raise "
+            "--target-accept (e.g. 0.995), and check the priors of the scale parameters "
+            "(sigma_lab, sigma_meas_*) for mass near zero"
+        )
+    if "e_bfmi" in failed:
+        advice.append("low E-BFMI: the scale parameters' priors may be too wide; longer --tune")
+    if failed:
+        advice.append("to keep this run anyway, rerun with --allow-unconverged (it stays marked)")
+    return Verdict(
+        passed=not failed,
+        checks=checks,
+        advice=tuple(advice),
+        n_draws=n_draws,
+        n_chains=n_chains,
+    )

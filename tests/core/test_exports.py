@@ -1,0 +1,424 @@
+"""Forecast exports: quantile tables, samples, Squiggle and Metaculus CDFs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rdshare.core.exports import (
+    FORECAST_COLUMNS,
+    METACULUS_MAX_STEP,
+    METACULUS_MIN_STEP,
+    METACULUS_OPEN_TAIL,
+    SQUIGGLE_TOLERANCE,
+    fit_errors,
+    metaculus_cdf,
+    metaculus_grid,
+    metaculus_problems,
+    quantile_table,
+    samples_frame,
+    squiggle_fit,
+    squiggle_name,
+    squiggle_text,
+    write_forecast_csv,
+    write_metaculus_json,
+    write_samples_csv,
+    write_squiggle,
+)
+from rdshare.core.savings import Output
+from rdshare.core.scenario import evaluate, scenario_from_options
+from rdshare.errors import InputError
+
+N = 20_000
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    r = np.random.default_rng(11)
+    draws = {
+        "f_frontier": r.beta(8, 2, N),
+        "f_follower": r.beta(6, 3, N),
+        "discount": r.beta(3, 6, N),
+    }
+    s = scenario_from_options(budget="2e9 to 6e9", labs=5, fork_rate=0.2, lead_months="0 to 6")
+    return evaluate(s, draws, np.random.default_rng(12))
+
+
+# --- forecast.csv and samples.csv --------------------------------------------------------------
+
+
+def test_quantile_table(outputs, tmp_path):
+    df = quantile_table(outputs)
+    assert list(df.columns) == list(FORECAST_COLUMNS)
+    assert list(df.columns) == [
+        "name",
+        "unit",
+        "mean",
+        "q01",
+        "q05",
+        "q10",
+        "q25",
+        "q50",
+        "q75",
+        "q90",
+        "q95",
+        "q99",
+    ]
+    assert list(df["name"]) == list(outputs)
+    row = df.set_index("name").loc["savings"]
+    v = outputs["savings"].values
+    assert row["unit"] == "USD"
+    assert row["mean"] == pytest.approx(v.mean())
+    assert row["q05"] == pytest.approx(np.quantile(v, 0.05))
+    assert row["q99"] == pytest.approx(np.quantile(v, 0.99))
+    assert (np.diff(df[list(FORECAST_COLUMNS[3:])].to_numpy(), axis=1) >= 0).all()
+
+    path = write_forecast_csv(df, tmp_path / "forecast.csv")
+    back = pd.read_csv(path)
+    assert list(back.columns) == list(FORECAST_COLUMNS)
+    np.testing.assert_allclose(back["q50"], df["q50"], rtol=1e-12)
+
+
+def test_samples_frame_keeps_joint_structure(outputs, tmp_path):
+    df = samples_frame(outputs, n=500, rng=3)
+    assert df.shape == (500, len(outputs))
+    assert list(df.columns) == list(outputs)
+    # rows are whole draws: the identity savings = rd_compute * discount_effective holds row-wise
+    np.testing.assert_allclose(df["savings"], df["rd_compute"] * df["discount_effective"])
+    pd.testing.assert_frame_equal(df, samples_frame(outputs, n=500, rng=3))
+    path = write_samples_csv(df, tmp_path / "samples.csv")
+    np.testing.assert_allclose(pd.read_csv(path)["savings"], df["savings"], rtol=1e-12)
+
+
+def test_samples_frame_with_fewer_draws_than_asked():
+    outs = {"a": Output(np.arange(5.0), "USD"), "b": Output(np.arange(5.0) * 2, "USD")}
+    df = samples_frame(outs, n=1000)
+    np.testing.assert_array_equal(df["a"], np.arange(5.0))
+
+
+def test_samples_frame_rejects_ragged_outputs():
+    outs = {"a": Output(np.arange(5.0), "USD"), "b": Output(np.arange(4.0), "USD")}
+    with pytest.raises(ValueError, match="different numbers of draws"):
+        samples_frame(outs)
+
+
+# --- Squiggle ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "unit", "family"),
+    [
+        (np.random.default_rng(1).lognormal(21.0, 0.8, N), "USD", "lognormal"),
+        (np.random.default_rng(2).beta(8, 2, N), "share", "beta"),
+        (np.random.default_rng(3).beta(0.8, 5, N), "share", "beta"),
+        (np.random.default_rng(4).normal(0.0, 3.0, N), "USD", "normal"),
+    ],
+)
+def test_squiggle_fit_reproduces_draws_quantiles(values, unit, family):
+    fit = squiggle_fit(values, unit)
+    assert fit.family == family
+    assert fit.error < SQUIGGLE_TOLERANCE
+    width = fit.draws_quantiles[2] - fit.draws_quantiles[0]
+    for f, d in zip(fit.fit_quantiles, fit.draws_quantiles, strict=True):
+        assert abs(f - d) <= SQUIGGLE_TOLERANCE * width
+
+
+def test_squiggle_fit_reports_bad_fits():
+    r = np.random.default_rng(5)
+    bimodal = np.concatenate([r.normal(1.0, 0.01, 8000), r.normal(10.0, 0.01, 2000)])
+    fit = squiggle_fit(bimodal, "USD")
+    assert fit.family == "lognormal"
+    assert fit.error > SQUIGGLE_TOLERANCE
+
+
+def test_squiggle_fit_point_and_zero():
+    assert squiggle_fit(np.zeros(100), "USD").expression == "0"
+    fit = squiggle_fit(np.full(10, 2.5e9), "USD")
+    assert (fit.family, fit.expression, fit.error) == ("point", "2.5e9", 0.0)
+    mixed = np.r_[np.zeros(99), 1.0]  # 5% and 95% quantiles coincide
+    assert squiggle_fit(mixed, "USD").family == "point"
+
+
+def test_share_with_exact_zeros_falls_back_to_normal():
+    v = np.r_[np.zeros(10), np.linspace(0.1, 0.5, 90)]
+    assert squiggle_fit(v, "share").family == "normal"
+
+
+def test_fit_errors_of_scenario_outputs(outputs):
+    errs = fit_errors(outputs)
+    assert set(errs) == set(outputs)
+    # draws that are (close to) beta or lognormal fit well
+    for name in ("f_frontier", "f_follower", "discount", "rd_compute"):
+        assert errs[name] < SQUIGGLE_TOLERANCE, name
+
+
+_LINE = re.compile(r"^[a-z][A-Za-z0-9_]* = .+$")
+_NUM = r"-?\d+(\.\d+)?(e-?\d+)?"
+
+
+def _looks_like_squiggle(text: str) -> None:
+    for line in text.splitlines():
+        if not line or line.startswith("//"):
+            continue
+        assert _LINE.match(line), line
+        rhs = line.split(" = ", 1)[1]
+        assert rhs.count("(") == rhs.count(")"), line
+        assert rhs.count("[") == rhs.count("]"), line
+        for bad in ("e+", "nan", "inf"):
+            assert bad not in rhs, line
+        assert re.fullmatch(
+            rf"{_NUM}|lognormal\(\{{p5: {_NUM}, p95: {_NUM}\}}\)|normal\(\{{p5: {_NUM}, p95: "
+            rf"{_NUM}\}}\)|beta\({_NUM}, {_NUM}\)|SampleSet\.fromList\(\[{_NUM}(, {_NUM})*\]\)",
+            rhs,
+        ), line
+
+
+def test_squiggle_text(outputs, tmp_path):
+    text = squiggle_text(outputs, n_samples=50, rng=1, header="run abc\nseed 1, 20000 draws")
+    _looks_like_squiggle(text)
+    assert "// run abc" in text
+    assert re.search(r"^rd_compute = lognormal\(\{p5: \S+, p95: \S+\}\)$", text, re.M)
+    assert re.search(r"^f_frontier = beta\(\S+, \S+\)$", text, re.M)
+    m = re.search(r"^savings_samples = SampleSet\.fromList\(\[(.*)\]\)$", text, re.M)
+    assert m
+    assert len(m.group(1).split(", ")) == 50
+    assert text.count("fit error") == len(outputs) + 1
+    assert text == squiggle_text(
+        outputs, n_samples=50, rng=1, header="run abc\nseed 1, 20000 draws"
+    )
+    path = write_squiggle(tmp_path / "squiggle.txt", text)
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_squiggle_text_with_negative_and_constant_outputs():
+    outs = {
+        "delta": Output(np.random.default_rng(0).normal(-1e6, 5e5, 1000), "USD"),
+        "ecosystem_savings": Output(np.zeros(1000), "USD"),
+    }
+    text = squiggle_text(outs, n_samples=10)
+    _looks_like_squiggle(text)
+    assert "delta = normal({p5: -" in text
+    assert "ecosystem_savings = 0\n" in text
+
+
+def test_squiggle_names():
+    assert squiggle_name("f_frontier") == "f_frontier"
+    assert squiggle_name("Savings-2") == "q_Savings_2"
+    assert squiggle_name("2x") == "q_2x"
+
+
+# --- Metaculus ---------------------------------------------------------------------------------
+
+
+def assert_metaculus_ok(cdf, open_lower, open_upper):
+    cdf = np.asarray(cdf)
+    assert cdf.shape == (201,)
+    steps = np.diff(cdf)
+    assert steps.min() >= METACULUS_MIN_STEP
+    assert steps.max() <= METACULUS_MAX_STEP
+    if open_lower:
+        assert cdf[0] >= METACULUS_OPEN_TAIL
+    else:
+        assert cdf[0] == 0.0
+    if open_upper:
+        assert cdf[-1] <= 1 - METACULUS_OPEN_TAIL
+    else:
+        assert cdf[-1] == 1.0
+    assert metaculus_problems(cdf, open_lower=open_lower, open_upper=open_upper) == []
+
+
+def test_grid():
+    g = metaculus_grid(1.0, 100.0)
+    assert g.shape == (201,)
+    assert (g[0], g[-1]) == (1.0, 100.0)
+    np.testing.assert_allclose(np.diff(g), 99.0 / 200)
+    g = metaculus_grid(1.0, 1e4, log_scale=True)
+    np.testing.assert_allclose(g[[0, 50, 100, 200]], [1.0, 10.0, 100.0, 1e4])
+
+
+def test_cdf_follows_the_draws():
+    r = np.random.default_rng(0)
+    v = r.normal(50.0, 10.0, 5000)
+    cdf = metaculus_cdf(v, 0.0, 100.0)
+    assert_metaculus_ok(cdf, True, True)
+    grid = metaculus_grid(0.0, 100.0)
+    ecdf = (v[None, :] <= grid[:, None]).mean(axis=1)
+    assert np.abs(cdf - ecdf).max() < 0.02
+    assert cdf[100] == pytest.approx(0.5, abs=0.02)
+
+
+def test_log_scale_cdf_follows_the_draws():
+    r = np.random.default_rng(1)
+    v = r.lognormal(np.log(1e9), 1.0, 5000)
+    cdf = metaculus_cdf(v, 1e7, 1e11, log_scale=True)
+    assert_metaculus_ok(cdf, True, True)
+    assert cdf[100] == pytest.approx(0.5, abs=0.02)  # the grid's middle is 1e9
+
+
+@pytest.mark.parametrize("open_lower", [True, False])
+@pytest.mark.parametrize("open_upper", [True, False])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.full(1000, 50.0),  # a point mass inside
+        np.array([50.0]),  # a single draw
+        np.full(7, -1e6),  # all below the range
+        np.full(7, 1e6),  # all above
+        np.full(30, 0.0),  # exactly at the lower bound
+        np.full(30, 100.0),  # exactly at the upper bound
+        np.array([-np.inf, np.inf, 1e308, -1e308, 3.0]),  # extremes
+        np.random.default_rng(2).standard_cauchy(2000) * 30 + 50,  # heavy tails
+    ],
+)
+def test_cdf_rules_hold_for_awkward_draws(values, open_lower, open_upper):
+    cdf = metaculus_cdf(values, 0.0, 100.0, open_lower=open_lower, open_upper=open_upper)
+    assert_metaculus_ok(cdf, open_lower, open_upper)
+
+
+def test_mass_outside_stays_outside_when_open():
+    below = metaculus_cdf(np.full(100, -5.0), 0.0, 1.0)
+    assert below[0] > 0.98
+    above = metaculus_cdf(np.full(100, 5.0), 0.0, 1.0)
+    assert above[-1] < 0.02
+
+
+def test_log_scale_counts_nonpositive_values_as_below():
+    cdf = metaculus_cdf(np.array([-1.0, 0.0, 5e8]), 1e7, 1e10, log_scale=True)
+    assert cdf[0] == pytest.approx(2 / 3, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("values", "low", "high", "log_scale", "words"),
+    [
+        ([], 0, 1, False, "no draws"),
+        ([0.5, np.nan], 0, 1, False, "NaN"),
+        ([0.5], 1, 0, False, "must be below"),
+        ([0.5], 0, np.inf, False, "finite"),
+        ([0.5], 0, 1, True, "positive lower bound"),
+    ],
+)
+def test_cdf_bad_input(values, low, high, log_scale, words):
+    with pytest.raises(InputError, match=words):
+        metaculus_cdf(np.asarray(values, dtype=float), low, high, log_scale=log_scale)
+
+
+def test_metaculus_problems_finds_each_rule():
+    good = np.linspace(0.01, 0.99, 201)
+    assert metaculus_problems(good) == []
+    assert "needs 201" in metaculus_problems(good[:-1])[0]
+    flat = good.copy()
+    flat[5] = flat[4]
+    assert any("smallest step" in p for p in metaculus_problems(flat))
+    jump = np.r_[np.linspace(0.01, 0.3, 100), np.linspace(0.6, 0.99, 101)]
+    assert any("largest step" in p for p in metaculus_problems(jump))
+    assert any("cdf[0] >= 0.001" in p for p in metaculus_problems(good - 0.0095))
+    assert any("cdf[0] == 0" in p for p in metaculus_problems(good, open_lower=False))
+    assert any("cdf[-1] == 1" in p for p in metaculus_problems(good, open_upper=False))
+    assert any("cdf[-1] <= 0.999" in p for p in metaculus_problems(good + 0.0095))
+
+
+def test_write_metaculus_json(tmp_path):
+    cdf = metaculus_cdf(np.random.default_rng(3).normal(5, 1, 1000), 0, 10, open_lower=False)
+    path = write_metaculus_json(tmp_path / "m.json", "savings", cdf, 0, 10, open_lower=False)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert set(doc) == {
+        "name",
+        "cdf",
+        "lower_bound",
+        "upper_bound",
+        "open_lower_bound",
+        "open_upper_bound",
+        "log_scale",
+        "note",
+    }
+    assert doc["name"] == "savings"
+    assert doc["cdf"] == [float(x) for x in cdf]
+    assert (doc["lower_bound"], doc["upper_bound"]) == (0.0, 10.0)
+    assert (doc["open_lower_bound"], doc["open_upper_bound"], doc["log_scale"]) == (
+        False,
+        True,
+        False,
+    )
+    assert_metaculus_ok(doc["cdf"], False, True)
+    with pytest.raises(ValueError, match="not a valid Metaculus CDF"):
+        write_metaculus_json(tmp_path / "bad.json", "x", np.zeros(201), 0, 1)
+
+
+# --- property test: the rules hold for any posterior -------------------------------------------
+
+
+@st.composite
+def posteriors(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    log_scale = draw(st.booleans())
+    if log_scale:
+        low = draw(st.floats(1e-3, 1e6))
+        high = low * draw(st.floats(1.01, 1e8))
+    else:
+        low = draw(st.floats(-1e6, 1e6))
+        high = low + draw(st.floats(1e-3, 1e6))
+    n = draw(st.one_of(st.integers(1, 10), st.integers(11, 3000)))
+    kind = draw(
+        st.sampled_from(
+            ["normal", "lognormal", "point", "below", "above", "bound", "mixture", "heavy", "inf"]
+        )
+    )
+    # a location somewhere around the range (in the grid's own scale), and a spread
+    pos = draw(st.floats(-1.0, 2.0))
+    rel = draw(st.floats(1e-6, 10.0))
+    if log_scale:
+        t0, t1 = np.log(low), np.log(high)
+        loc = t0 + pos * (t1 - t0)
+        spread = rel * (t1 - t0)
+        to_x = np.exp
+    else:
+        loc = low + pos * (high - low)
+        spread = rel * (high - low)
+
+        def to_x(t):
+            return t
+
+    with np.errstate(over="ignore"):
+        if kind == "normal":
+            v = to_x(rng.normal(loc, spread, n))
+        elif kind == "lognormal":
+            v = rng.lognormal(np.log(abs(low) + 1.0) + pos, rel, n)
+        elif kind == "point":
+            v = np.full(n, to_x(loc))
+        elif kind == "below":
+            v = np.full(n, low) - rng.exponential(1.0 + abs(low), n) - 1e-3
+        elif kind == "above":
+            v = np.full(n, high) + rng.exponential(1.0 + abs(high), n) + 1e-3
+        elif kind == "bound":
+            v = np.full(n, draw(st.sampled_from([low, high])))
+        elif kind == "mixture":
+            k = rng.integers(0, n + 1)
+            v = np.r_[np.full(k, to_x(loc)), to_x(rng.normal(loc, spread, n - k))]
+        elif kind == "heavy":
+            v = to_x(loc + spread * rng.standard_t(1.0, n))
+        else:
+            v = np.r_[to_x(rng.normal(loc, spread, n)), [np.inf, -np.inf][: n % 3]]
+    open_lower = draw(st.booleans())
+    open_upper = draw(st.booleans())
+    return v, low, high, log_scale, open_lower, open_upper
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(posteriors())
+def test_metaculus_rules_hold_for_any_posterior(case):
+    v, low, high, log_scale, open_lower, open_upper = case
+    cdf = metaculus_cdf(
+        v, low, high, log_scale=log_scale, open_lower=open_lower, open_upper=open_upper
+    )
+    assert_metaculus_ok(cdf, open_lower, open_upper)
