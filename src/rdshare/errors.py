@@ -93,3 +93,7 @@ class RunExistsError(RdshareError):
     """A result would overwrite an existing one and ``--force`` was not given."""
 
     exit_code = EXIT_INPUT
+
+
+class SamplingError(RdshareError):
+    """The sampler stopped without producing every draw asked for; nothing is saved."""

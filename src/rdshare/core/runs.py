@@ -93,12 +93,13 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
-def write_manifest(folder: Path, info: dict) -> dict:
-    """Hash every file in ``folder`` (recursively, except the manifest) and write the manifest."""
-    files = {}
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != MANIFEST:
-            files[p.relative_to(folder).as_posix()] = sha256_file(p)
+def write_manifest(folder: Path, info: dict, hashed: tuple[str, ...]) -> dict:
+    """Hash the result files ``hashed`` (paths relative to ``folder``) and write the manifest.
+
+    Only results are hashed; derived views (report, plots, forecasts) can be rebuilt from them and are
+    not listed.
+    """
+    files = {rel: sha256_file(folder / rel) for rel in hashed}
     manifest = {"format": RUN_FORMAT, **info, "files": files}
     write_json(folder / MANIFEST, manifest)
     return manifest
@@ -126,8 +127,8 @@ def read_manifest(folder: Path) -> dict:
 def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
     """Check every file listed in the manifest exists and matches its hash.
 
-    Files added later (a ``forecast/`` or ``report`` rebuilt from the run) are not listed and not checked;
-    files the manifest lists must be unchanged. Returns the manifest.
+    Derived files (report, plots, ``forecast/``) are not listed and not checked; files the manifest lists
+    must be unchanged. Returns the manifest.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)

@@ -113,8 +113,16 @@ def _seeds(seed: int, n: int) -> list[int]:
 
 
 def sample_posterior(compiled, config: FitConfig, seed: int):
-    """Run nutpie; returns a DataTree with posterior and sample_stats."""
-    return nutpie.sample(
+    """Run nutpie; returns a DataTree with posterior and sample_stats.
+
+    ``nutpie.sample`` in blocking mode catches KeyboardInterrupt and returns the partial trace drawn so
+    far, so Ctrl-C would go on to save a truncated fit. The sampler is therefore started in the
+    background (same settings, same numbers) and waited on here: an interrupt cancels it and propagates,
+    and a trace with fewer draws than asked for is refused, so a partial fit is never returned.
+    """
+    from rdshare.errors import SamplingError
+
+    sampler = nutpie.sample(
         compiled,
         draws=config.draws,
         tune=config.tune,
@@ -125,7 +133,21 @@ def sample_posterior(compiled, config: FitConfig, seed: int):
         save_warmup=False,
         target_accept=config.target_accept,
         adaptation=config.adaptation,
+        blocking=False,
     )
+    try:
+        tree = sampler.wait()
+    except BaseException:  # KeyboardInterrupt included: stop the chains, keep nothing
+        sampler.cancel()
+        raise
+    sizes = tree["posterior"].sizes
+    got = (sizes.get("chain", 0), sizes.get("draw", 0))
+    if got != (config.chains, config.draws):
+        raise SamplingError(
+            f"sampling stopped early: {got[1]} draws in {got[0]} chains, expected {config.draws} in "
+            f"{config.chains}; nothing was saved"
+        )
+    return tree
 
 
 def add_new_lab(group, seed: int) -> None:

@@ -112,9 +112,16 @@ class FitResult:
         """Mean and 90% interval of a summary quantity."""
         return headline(self.summary, name)
 
-    def save(self, folder: str | Path, *, force: bool = False, command: list[str] | None = None) -> Path:
+    def save(
+        self,
+        folder: str | Path,
+        *,
+        force: bool = False,
+        command: list[str] | None = None,
+        extra_writers=(),
+    ) -> Path:
         """Write the run folder (atomically; refuses an existing folder unless ``force``)."""
-        return save_run(self, Path(folder), force=force, command=command)
+        return save_run(self, Path(folder), force=force, command=command, extra_writers=extra_writers)
 
 
 def headline(summary: pd.DataFrame, name: str = "f_frontier") -> dict[str, float]:
@@ -157,6 +164,7 @@ def save_run(res: FitResult, folder: Path, *, force: bool = False, command: list
                 },
                 "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
             },
+            hashed=RUN_FILES,
         )
     return folder
 

@@ -1,0 +1,789 @@
+"""Simulation-based calibration (SBC) of the model and sampler.
+
+For each simulation ``i`` (Talts et al. 2018; Modrák et al. 2023):
+
+1. draw every parameter from the priors (:func:`rdshare.core.simulate.draw_prior`);
+2. simulate a dataset with the structure of the real one (same rows, kinds, covariates, labs) with the
+   numpy simulator :func:`rdshare.core.simulate.simulate`, written independently of the PyMC model;
+3. fit the PyMC model to it with the sampler settings a user's fit uses, on a model compiled once per
+   process (``compiled.with_data``);
+4. record, for every top-level parameter and the headline ``f_follower``, the rank of the true value among
+   the thinned posterior draws, and the fit's convergence-gate figures.
+
+If the model, the simulator and the sampler agree, every rank is uniform on ``0..L`` (``L`` kept draws).
+
+Seeds
+    Simulation ``i`` uses the ``i``-th child of ``np.random.SeedSequence(seed)`` (``.spawn``), whatever
+    runs it: results do not depend on the number of workers, on chunking or on the order fits finish.
+
+Thinning
+    Ranks need (nearly) independent draws: autocorrelated draws make the rank histogram lumpy and the
+    test anti-conservative. By default every ``thin``-th draw of each chain is kept with
+    ``thin = ceil(chains * draws / ESS_MIN)`` (15 for 4 x 1500 draws): a fit that passes the gate has
+    bulk ESS >= ESS_MIN for every quantity, so the kept draws are about one effective draw each.
+
+Verdict
+    Per quantity, the ECDF of the ranks must lie inside a simultaneous confidence band (Säilynoja,
+    Bürkner and Vehtari 2022, "Graphical test for discrete uniformity and its applications in
+    goodness-of-fit evaluation and multiple sample comparison", Stat Comput 32:32). The band here is
+    computed exactly (their "optimisation" method), not by simulation: for ``K`` evaluation points on
+    the rank grid, the probability that a uniform sample's ECDF stays inside pointwise binomial
+    intervals of tail probability ``t`` is computed with a Poissonised forward recursion, and ``t`` is
+    set by bisection so that probability is at least the band level. Multiplicity: ``Q`` quantities are
+    tested, so each band has level ``1 - alpha / Q`` (Bonferroni), and the whole SBC passes at family
+    level ``1 - alpha`` when every quantity is inside its band. Bonferroni is conservative here (the
+    quantities' ranks are correlated), so a failure is a real signal.
+
+Fits that fail the convergence gate
+    are kept in the verdict (dropping them conditions on the data and would itself bias the ranks; the
+    user of such a fit is warned by the gate, not misled), counted and reported per failed check. The
+    verdict restricted to the fits that passed the gate is reported alongside.
+
+This module is light to import (numpy, scipy, pandas); PyMC, nutpie and Dask are imported where used.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rdshare.core.simulate import TOP_LEVEL
+from rdshare.inference_defaults import DEFAULTS
+
+#: Quantities whose ranks are recorded and tested: every top-level parameter and the derived headline.
+QUANTITIES: tuple[str, ...] = (*TOP_LEVEL, "f_follower")
+#: Family-wise error rate of the whole SBC verdict.
+ALPHA = 0.05
+#: Bulk ESS the convergence gate asks for (kept in sync with rdshare.inference.diagnostics.ESS_MIN).
+ESS_MIN = 400
+#: Gate figures recorded for every fit, in sbc.csv.
+GATE_COLUMNS = (
+    "converged",
+    "failed_checks",
+    "r_hat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "divergences",
+    "e_bfmi_min",
+)
+
+ProgressFn = Callable[[int, int, int], None]
+Simulator = Callable[..., object]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The simultaneous band (pure numpy / scipy)
+# ---------------------------------------------------------------------------------------------------
+
+
+def eval_points(n_sims: int, n_ranks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-grid evaluation points for the ECDF of ``n_sims`` ranks taking ``n_ranks`` values.
+
+    Returns ``(k, z)``: the ECDF is evaluated as ``#{rank < k} / n_sims`` at ``z = k / n_ranks``, which
+    under uniformity is exactly ``Binomial(n_sims, z) / n_sims``. At most ``n_sims`` points are used
+    (Säilynoja et al. recommend ``K <= N``), evenly spread over ``1 .. n_ranks - 1``.
+    """
+    if n_sims < 1 or n_ranks < 2:
+        raise ValueError("need at least one simulation and two possible ranks")
+    if n_ranks - 1 <= n_sims:
+        k = np.arange(1, n_ranks)
+    else:
+        k = np.unique(np.floor(np.arange(1, n_sims + 1) * n_ranks / (n_sims + 1)).astype(np.int64))
+        k = k[(k >= 1) & (k <= n_ranks - 1)]
+    return k.astype(np.int64), k / n_ranks
+
+
+@dataclass(frozen=True)
+class Band:
+    """A simultaneous band for the ECDF of ``n`` uniform ranks at points ``z``.
+
+    ``lower[i] <= count_i <= upper[i]`` for every ``i`` with probability at least ``prob`` under
+    uniformity, where ``count_i`` is the number of ranks below ``z[i]``. ``tail`` is the pointwise
+    two-sided tail probability the band was built from, ``coverage`` its exact simultaneous coverage.
+    """
+
+    n: int
+    z: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    tail: float
+    prob: float
+    coverage: float
+
+
+class _BandCalc:
+    """Exact simultaneous-coverage computations for fixed ``n`` and evaluation points ``z``."""
+
+    def __init__(self, n: int, z: np.ndarray):
+        self.n = int(n)
+        self.z = np.asarray(z, dtype=float)
+        c = np.arange(self.n + 1)
+        self.cdf = stats.binom.cdf(c[None, :], self.n, self.z[:, None])  # P(X <= c)
+        self.sf_ge = stats.binom.sf(c[None, :] - 1, self.n, self.z[:, None])  # P(X >= c)
+        steps = np.diff(np.concatenate(([0.0], self.z)))
+        self._kernels = [self._kernel(d) for d in steps]
+        self._final = self._kernel(1.0 - self.z[-1])[::-1]  # pmf of N - a, a = 0..n
+        self._norm = stats.poisson.pmf(self.n, self.n)
+
+    def _kernel(self, width: float) -> np.ndarray:
+        return stats.poisson.pmf(np.arange(self.n + 1), self.n * width)
+
+    def limits(self, tail: float) -> tuple[np.ndarray, np.ndarray]:
+        """Allowed counts at each point: both binomial tails of the count exceed ``tail / 2``."""
+        ok = (self.cdf > tail / 2) & (self.sf_ge > tail / 2)
+        lower = np.argmax(ok, axis=1)
+        upper = self.n - np.argmax(ok[:, ::-1], axis=1)
+        return lower, upper
+
+    def inside(self, lower: np.ndarray, upper: np.ndarray) -> float:
+        """P(the ECDF counts of ``n`` uniform draws stay within [lower, upper] at every point).
+
+        Poissonisation: with a Poisson(n) total the counts in successive intervals are independent
+        Poisson; conditioning on the total being n gives the multinomial (uniform-sample) answer.
+        """
+        v = np.zeros(self.n + 1)
+        v[0] = 1.0
+        for ker, lo, hi in zip(self._kernels, lower, upper, strict=True):
+            v = np.convolve(v, ker)[: self.n + 1]
+            v[:lo] = 0.0
+            v[hi + 1 :] = 0.0
+        return float(np.clip(v @ self._final / self._norm, 0.0, 1.0))
+
+    def coverage(self, tail: float) -> float:
+        return self.inside(*self.limits(tail))
+
+    def band(self, prob: float) -> Band:
+        """The narrowest band of this family with simultaneous coverage at least ``prob``."""
+        lo_t, hi_t = 1e-300, 1.0  # coverage(lo_t) ~ 1 >= prob; search the largest tail that works
+        if self.coverage(hi_t) >= prob:
+            lo_t = hi_t
+        else:
+            for _ in range(200):
+                mid = math.sqrt(lo_t * hi_t)
+                if self.coverage(mid) >= prob:
+                    lo_t = mid
+                else:
+                    hi_t = mid
+                if hi_t / lo_t < 1 + 1e-9:
+                    break
+        lower, upper = self.limits(lo_t)
+        return Band(self.n, self.z, lower, upper, lo_t, prob, self.inside(lower, upper))
+
+    def p_value(self, counts: np.ndarray) -> float:
+        """Exact P(a uniform sample's smallest pointwise tail is at most the observed one)."""
+        idx = np.arange(len(self.z))
+        t_obs = float(np.min(np.minimum(self.cdf[idx, counts], self.sf_ge[idx, counts])))
+        ok = (self.cdf > t_obs) & (self.sf_ge > t_obs)
+        lower = np.argmax(ok, axis=1)
+        upper = self.n - np.argmax(ok[:, ::-1], axis=1)
+        if not ok.any(axis=1).all():
+            return 1.0
+        return float(np.clip(1.0 - self.inside(lower, upper), 0.0, 1.0))
+
+
+def simultaneous_band(n_sims: int, n_ranks: int, prob: float = 0.95) -> Band:
+    """Exact simultaneous band of level ``prob`` for ``n_sims`` ranks uniform on ``0 .. n_ranks - 1``."""
+    if not 0.0 < prob < 1.0:
+        raise ValueError("prob must be in (0, 1)")
+    _, z = eval_points(n_sims, n_ranks)
+    return _BandCalc(n_sims, z).band(prob)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-quantity verdicts
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuantityVerdict:
+    """Calibration of one quantity: its rank ECDF against the simultaneous band."""
+
+    name: str
+    passed: bool
+    p_value: float
+    n: int
+    n_ranks: int
+    band_prob: float
+    z: np.ndarray = field(repr=False)
+    ecdf: np.ndarray = field(repr=False)
+    lower: np.ndarray = field(repr=False)
+    upper: np.ndarray = field(repr=False)
+    mean_rank: float = float("nan")
+    outer_share: float = float("nan")
+
+    @property
+    def worst(self) -> tuple[float, float]:
+        """(z, ECDF - z) where the ECDF is furthest from uniform."""
+        d = self.ecdf - self.z
+        i = int(np.argmax(np.abs(d)))
+        return float(self.z[i]), float(d[i])
+
+    def describe(self) -> str:
+        """One line in words: calibrated, or how the ranks depart from uniform."""
+        status = "calibrated" if self.passed else "MISCALIBRATED"
+        line = f"{self.name}: {status} (p = {self.p_value:.3g}, band {self.band_prob:.4f})"
+        if self.passed:
+            return line
+        notes = []
+        if self.mean_rank > 0.55:
+            notes.append("true values sit high in the posteriors: the fit underestimates it")
+        elif self.mean_rank < 0.45:
+            notes.append("true values sit low in the posteriors: the fit overestimates it")
+        if self.outer_share > 0.3:
+            notes.append("too many ranks in the outer 10%+10%: posteriors too narrow (overconfident)")
+        elif self.outer_share < 0.1:
+            notes.append("too few ranks in the outer 10%+10%: posteriors too wide (underconfident)")
+        z, d = self.worst
+        notes.append(f"largest ECDF departure {d:+.3f} at {z:.2f}")
+        return line + ": " + "; ".join(notes)
+
+    def to_dict(self) -> dict:
+        z, d = self.worst
+        return {
+            "passed": self.passed,
+            "p_value": self.p_value,
+            "n": self.n,
+            "n_ranks": self.n_ranks,
+            "band_prob": self.band_prob,
+            "mean_fractional_rank": self.mean_rank,
+            "outer_20pct_share": self.outer_share,
+            "worst_z": z,
+            "worst_ecdf_minus_z": d,
+            "in_words": self.describe(),
+        }
+
+
+def calibrate(
+    ranks: dict[str, np.ndarray], n_ranks: int, alpha: float = ALPHA
+) -> dict[str, QuantityVerdict]:
+    """Verdict per quantity for ranks on ``0 .. n_ranks - 1``, Bonferroni over the quantities.
+
+    Each quantity's band has level ``1 - alpha / len(ranks)``, so all quantities pass together with
+    probability at least ``1 - alpha`` when the model is calibrated.
+    """
+    if not ranks:
+        return {}
+    n = len(next(iter(ranks.values())))
+    if n == 0:
+        return {}
+    prob = 1.0 - alpha / len(ranks)
+    k, z = eval_points(n, n_ranks)
+    calc = _BandCalc(n, z)
+    band = calc.band(prob)
+    out = {}
+    for name, r in ranks.items():
+        r = np.asarray(r, dtype=np.int64)
+        if len(r) != n:
+            raise ValueError("every quantity needs the same number of ranks")
+        if r.min() < 0 or r.max() >= n_ranks:
+            raise ValueError(f"ranks of {name} must lie in 0..{n_ranks - 1}")
+        counts = np.searchsorted(np.sort(r), k, side="left")  # #{rank < k}
+        inside = bool(np.all((counts >= band.lower) & (counts <= band.upper)))
+        frac = (r + 0.5) / n_ranks
+        out[name] = QuantityVerdict(
+            name=name,
+            passed=inside,
+            p_value=calc.p_value(counts),
+            n=n,
+            n_ranks=n_ranks,
+            band_prob=prob,
+            z=z,
+            ecdf=counts / n,
+            lower=band.lower / n,
+            upper=band.upper / n,
+            mean_rank=float(frac.mean()),
+            outer_share=float(np.mean((frac < 0.1) | (frac > 0.9))),
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration and one simulation
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SBCConfig:
+    """Settings of an SBC run; the sampler settings default to a user's fit."""
+
+    sims: int = 200
+    seed: int = DEFAULTS["seed"]
+    draws: int = DEFAULTS["draws"]
+    tune: int = DEFAULTS["tune"]
+    chains: int = DEFAULTS["chains"]
+    target_accept: float = DEFAULTS["target_accept"]
+    adaptation: str = "low_rank"
+    lab_effects: str = "centred"
+    thin: int | None = None
+    alpha: float = ALPHA
+
+    @property
+    def thin_used(self) -> int:
+        if self.thin is not None:
+            return self.thin
+        return max(1, math.ceil(self.chains * self.draws / ESS_MIN))
+
+    @property
+    def kept_draws(self) -> int:
+        """L: posterior draws each rank is taken among (ranks run 0..L)."""
+        return self.chains * len(range(0, self.draws, self.thin_used))
+
+    def validate(self) -> None:
+        from rdshare.errors import InputError, Problem
+
+        problems = []
+        for name, lo in (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                problems.append(Problem("<command line>", f"{v!r} must be a whole number >= {lo}", field=f"--{name}"))
+        if self.thin is not None and (not isinstance(self.thin, int) or self.thin < 1):
+            problems.append(Problem("<command line>", f"{self.thin!r} must be a whole number >= 1", field="--thin"))
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            problems.append(Problem("<command line>", f"{self.seed!r} must be a whole number in [0, 2**32)", field="--seed"))
+        if not 0.0 < self.alpha < 1.0:
+            problems.append(Problem("<command line>", f"{self.alpha!r} must be in (0, 1)", field="--alpha"))
+        if not 0.5 <= self.target_accept < 1.0:
+            problems.append(Problem("<command line>", f"{self.target_accept!r} must be in [0.5, 1)", field="--target-accept"))
+        if not problems and self.kept_draws < 2:
+            problems.append(Problem("<command line>", "thinning leaves fewer than 2 draws; lower --thin", field="--thin"))
+        if problems:
+            raise InputError(problems)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Everything a worker needs to run simulations (pickled once per task)."""
+
+    design: object
+    priors: object
+    config: SBCConfig
+    cores: int
+    simulator: Simulator | None = None
+
+
+def sim_seeds(seed: int, sims: int) -> list[np.random.SeedSequence]:
+    """The per-simulation seed sequences: ``SeedSequence(seed).spawn(sims)``."""
+    return np.random.SeedSequence(seed).spawn(sims)
+
+
+def _children(ss: np.random.SeedSequence) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """(simulation stream, sampler stream) of one simulation, independent of how often it is run."""
+    return tuple(
+        np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, j)) for j in (0, 1)
+    )
+
+
+def _fit_config(cfg: SBCConfig, cores: int):
+    from rdshare.inference.fit import FitConfig
+
+    return FitConfig(
+        seed=cfg.seed,
+        draws=cfg.draws,
+        tune=cfg.tune,
+        chains=cfg.chains,
+        cores=cores,
+        target_accept=cfg.target_accept,
+        lab_effects=cfg.lab_effects,
+        adaptation=cfg.adaptation,
+        predictive=False,
+    )
+
+
+def _one(spec: _Spec, base, i: int, ss: np.random.SeedSequence) -> dict:
+    from rdshare.core import simulate as sim_mod
+    from rdshare.inference import fit as fit_mod
+    from rdshare.inference import model as model_mod
+    from rdshare.inference.diagnostics import gate
+
+    cfg = spec.config
+    sim_ss, fit_ss = _children(ss)
+    rng = np.random.default_rng(sim_ss)
+    truth = sim_mod.draw_prior(spec.priors, spec.design.n_labs, rng)
+    simulator = spec.simulator or sim_mod.simulate
+    data = simulator(spec.design, truth, rng)
+    seed = int(fit_ss.generate_state(1)[0])
+    compiled = base.with_data(**model_mod.data_values(data))
+    t0 = time.perf_counter()
+    tree = fit_mod.sample_posterior(compiled, _fit_config(cfg, spec.cores), seed)
+    seconds = time.perf_counter() - t0
+    post = tree["posterior"].ds
+    rec: dict = {"sim": i, "seed": seed}
+    thin = cfg.thin_used
+    for q in QUANTITIES:
+        rec[f"true_{q}"] = float(truth[q])
+    for q in QUANTITIES:
+        draws = np.asarray(post[q].values)[:, ::thin].ravel()
+        rec[f"rank_{q}"] = int(np.sum(draws < truth[q]))
+    gate_vars = [v for v in fit_mod.gate_variables("full") if v in post]
+    verdict = gate(tree, gate_vars)
+    checks = {c.name: c for c in verdict.checks}
+    rec.update(
+        {
+            "converged": bool(verdict.passed),
+            "failed_checks": ";".join(c.name for c in verdict.failed),
+            "r_hat_max": checks["r_hat"].value,
+            "ess_bulk_min": checks["ess_bulk"].value,
+            "ess_tail_min": checks["ess_tail"].value,
+            "divergences": int(checks["divergences"].value),
+            "e_bfmi_min": checks["e_bfmi"].value,
+            "fit_seconds": seconds,
+        }
+    )
+    return rec
+
+
+def _base_model(spec: _Spec):
+    from rdshare.inference.fit import compiled_model
+
+    # Compiled once per process and structure (fit's module cache); this only swaps data.
+    return compiled_model(spec.design, spec.priors, "full", spec.config.lab_effects)[1]
+
+
+def run_chunk(spec: _Spec, items: list[tuple[int, np.random.SeedSequence]]) -> list[dict]:
+    """Run the simulations ``items`` (index, seed sequence) in this process; the unit of a Dask task."""
+    base = _base_model(spec)
+    return [_one(spec, base, i, ss) for i, ss in items]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running: in process or on Dask
+# ---------------------------------------------------------------------------------------------------
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[j : j + size] for j in range(0, len(items), size)]
+
+
+def _run_local(spec: _Spec, items: list, progress: ProgressFn | None) -> list[dict]:
+    base = _base_model(spec)
+    out: list[dict] = []
+    failed = 0
+    for i, ss in items:
+        rec = _one(spec, base, i, ss)
+        out.append(rec)
+        failed += not rec["converged"]
+        if progress is not None:
+            progress(len(out), len(items), failed)
+    return out
+
+
+def _run_dask(
+    spec: _Spec,
+    items: list,
+    progress: ProgressFn | None,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    client=None,
+    chunk: int | None = None,
+) -> tuple[list[dict], int]:
+    import logging
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    own_client = client is None
+    try:
+        if client is None:
+            if scheduler is not None:
+                client = Client(scheduler)
+            else:
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                client = Client(cluster)
+        n_workers = max(1, sum(client.nthreads().values()))
+        size = chunk or max(1, min(10, math.ceil(len(items) / (4 * n_workers))))
+        futures = [
+            client.submit(run_chunk, spec, part, pure=False) for part in _chunks(items, size)
+        ]
+        out: list[dict] = []
+        failed = 0
+        for fut in as_completed(futures):
+            recs = fut.result()
+            out.extend(recs)
+            failed += sum(not r["converged"] for r in recs)
+            if progress is not None:
+                progress(len(out), len(items), failed)
+        return out, n_workers
+    finally:
+        if own_client and client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@dataclass
+class SBCResult:
+    """What :func:`run` returns: the per-simulation table and the verdicts."""
+
+    table: pd.DataFrame
+    config: SBCConfig
+    verdicts: dict[str, QuantityVerdict]
+    verdicts_converged: dict[str, QuantityVerdict]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdicts) and all(v.passed for v in self.verdicts.values())
+
+    @property
+    def n_gate_failed(self) -> int:
+        return int((~self.table["converged"].astype(bool)).sum())
+
+    def gate_failures(self) -> dict[str, int]:
+        """How many fits failed each gate check."""
+        counts: dict[str, int] = {}
+        for s in self.table["failed_checks"].fillna(""):
+            for name in filter(None, str(s).split(";")):
+                counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict:
+        n = len(self.table)
+        return {
+            "passed": self.passed,
+            "sims": n,
+            "seed": self.config.seed,
+            "alpha": self.config.alpha,
+            "n_quantities": len(self.verdicts),
+            "band_prob_per_quantity": 1.0 - self.config.alpha / max(1, len(self.verdicts)),
+            "method": (
+                "rank ECDF inside an exact simultaneous band (Säilynoja, Bürkner and Vehtari 2022, "
+                "optimisation method), Bonferroni over quantities"
+            ),
+            "kept_draws": self.config.kept_draws,
+            "n_ranks": self.config.kept_draws + 1,
+            "thin": self.config.thin_used,
+            "config": asdict(self.config),
+            "ranks_include_unconverged_fits": True,
+            "gate": {
+                "failed": self.n_gate_failed,
+                "share": self.n_gate_failed / n if n else float("nan"),
+                "by_check": self.gate_failures(),
+                "max_divergences": int(self.table["divergences"].max()) if n else 0,
+            },
+            "quantities": {q: v.to_dict() for q, v in self.verdicts.items()},
+            "converged_only": {
+                "sims": n - self.n_gate_failed,
+                "passed": bool(self.verdicts_converged)
+                and all(v.passed for v in self.verdicts_converged.values()),
+                "quantities": {
+                    q: {"passed": v.passed, "p_value": v.p_value}
+                    for q, v in self.verdicts_converged.items()
+                },
+            },
+            **self.info,
+        }
+
+    def describe(self) -> str:
+        """The verdict in words, one quantity per line."""
+        n = len(self.table)
+        head = (
+            f"SBC {'PASSED' if self.passed else 'FAILED'}: {n} simulations, ranks among "
+            f"{self.config.kept_draws} draws (thin {self.config.thin_used}); each quantity's band at "
+            f"{1 - self.config.alpha / max(1, len(self.verdicts)):.4f} (Bonferroni over "
+            f"{len(self.verdicts)} quantities, family level {1 - self.config.alpha:.2f})"
+        )
+        lines = [head, *("  " + v.describe() for v in self.verdicts.values())]
+        k = self.n_gate_failed
+        if k:
+            by = ", ".join(f"{c} {m}" for c, m in self.gate_failures().items())
+            conv_ok = self.to_dict()["converged_only"]["passed"]
+            lines.append(
+                f"{k} of {n} fits ({k / n:.0%}) failed the convergence gate ({by}); their ranks are "
+                f"included. Restricted to the {n - k} fits that passed: "
+                f"{'calibrated' if conv_ok else 'NOT calibrated'}."
+            )
+        else:
+            lines.append(f"all {n} fits passed the convergence gate")
+        return "\n".join(lines)
+
+    def save(self, folder: str | Path, *, force: bool = False, command: list[str] | None = None) -> Path:
+        """Write sbc.csv, verdict.json, plots/ and manifest.json into a new folder (atomically)."""
+        import sys
+
+        from rdshare.core import runs
+        from rdshare.inference.results import versions
+
+        folder = Path(folder)
+        with runs.staged_folder(folder, force=force) as tmp:
+            self.table.to_csv(tmp / "sbc.csv", index=False, float_format="%.8g", lineterminator="\n")
+            runs.write_json(tmp / "verdict.json", self.to_dict())
+            (tmp / "plots").mkdir()
+            save_plots(self.verdicts, tmp / "plots")
+            runs.write_manifest(
+                tmp,
+                {
+                    "kind": "sbc",
+                    "command": command if command is not None else sys.argv,
+                    "versions": versions(),
+                    "seed": self.config.seed,
+                    "config": asdict(self.config),
+                    "passed": self.passed,
+                },
+                hashed=("sbc.csv", "verdict.json"),
+            )
+        return folder
+
+
+def verdicts_from_table(table: pd.DataFrame, config: SBCConfig) -> dict[str, QuantityVerdict]:
+    """Per-quantity verdicts from an sbc.csv table (every row)."""
+    ranks = {q: table[f"rank_{q}"].to_numpy() for q in QUANTITIES if f"rank_{q}" in table}
+    return calibrate(ranks, config.kept_draws + 1, config.alpha)
+
+
+def run(
+    data=None,
+    priors=None,
+    config: SBCConfig | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    chunk: int | None = None,
+    progress: ProgressFn | None = None,
+    simulator: Simulator | None = None,
+    sim_ids: Iterable[int] | None = None,
+) -> SBCResult:
+    """Run simulation-based calibration of the full model.
+
+    Parameters
+    ----------
+    data : Dataset, path, list of paths or None
+        Evidence whose structure the simulations copy (None: the shipped rows).
+    priors : PriorSet, path or None
+        The priors to draw from and fit with (None: the shipped default).
+    config : SBCConfig
+        Number of simulations, seed, sampler settings, thinning, family-wise alpha.
+    workers : int, optional
+        Run on a local ``dask.distributed`` cluster of this many worker processes (1 thread each).
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``); its workers need rdshare installed.
+    client : dask.distributed.Client, optional
+        An existing client (the caller keeps ownership).
+    chunk : int, optional
+        Simulations per Dask task (default: about four tasks per worker, at most 10 per task).
+    progress : callable, optional
+        ``progress(done, total, gate_failures)`` after each finished simulation (or task).
+    simulator : callable, optional
+        ``simulator(design, params, rng) -> Design`` replacing :func:`rdshare.core.simulate.simulate`
+        (tests use it to check that a wrong simulator is caught). Must be importable for Dask workers.
+    sim_ids : iterable of int, optional
+        Run only these simulation indices (each with its own seed, as in the full run).
+
+    Returns
+    -------
+    SBCResult
+    """
+    from rdshare.core import dataset as ds_mod
+    from rdshare.core import design as design_mod
+    from rdshare.core import priors as priors_mod
+    from rdshare.core.dataset import Dataset
+    from rdshare.core.priors import PriorSet
+
+    config = config or SBCConfig()
+    config.validate()
+    if isinstance(data, Dataset):
+        dataset = data
+    else:
+        extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
+        dataset = ds_mod.load(extra)
+    prior_set = priors if isinstance(priors, PriorSet) else priors_mod.load(priors)
+    design = design_mod.build(dataset.fitted)
+    seeds = sim_seeds(config.seed, config.sims)
+    ids = list(range(config.sims)) if sim_ids is None else sorted(set(sim_ids))
+    items = [(i, seeds[i]) for i in ids]
+    distributed = workers is not None or scheduler is not None or client is not None
+    cores = 1 if distributed else DEFAULTS["cores"]
+    spec = _Spec(design, prior_set, config, cores, simulator)
+
+    t0 = time.perf_counter()
+    if distributed:
+        records, n_workers = _run_dask(
+            spec, items, progress, workers=workers, scheduler=scheduler, client=client, chunk=chunk
+        )
+    else:
+        records, n_workers = _run_local(spec, items, progress), 0
+    wall = time.perf_counter() - t0
+
+    table = pd.DataFrame(records).sort_values("sim").reset_index(drop=True)
+    verdicts = verdicts_from_table(table, config)
+    conv = table[table["converged"].astype(bool)]
+    verdicts_conv = verdicts_from_table(conv, config) if len(conv) else {}
+    info = {
+        "workers": n_workers,
+        "scheduler": scheduler,
+        "wall_seconds": round(wall, 1),
+        "fit_seconds_mean": float(table["fit_seconds"].mean()),
+        "data_sha256": dataset.sha256,
+        "priors_file": str(prior_set.path),
+        "priors_sha256": prior_set.sha256,
+        "rows": len(design.row_ids),
+        "gaussian_rows": int(design.gauss_idx.size),
+        "bound_rows": int(design.bound_idx.size),
+    }
+    return SBCResult(table, replace(config), verdicts, verdicts_conv, info)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------------------------------
+
+
+def plot_ecdf_diff(ax, v: QuantityVerdict) -> None:
+    """ECDF-difference plot of one quantity: ECDF(rank) - uniform CDF, with the simultaneous band."""
+    z = np.concatenate(([0.0], v.z, [1.0]))
+    d = np.concatenate(([0.0], v.ecdf - v.z, [0.0]))
+    lo = np.concatenate(([0.0], v.lower - v.z, [0.0]))
+    hi = np.concatenate(([0.0], v.upper - v.z, [0.0]))
+    ax.fill_between(z, lo, hi, step="post", color="0.85", label=f"{v.band_prob:.2%} simultaneous band")
+    ax.step(z, d, where="post", color="C0" if v.passed else "C3", lw=1.5, label="rank ECDF - uniform")
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_title(f"{v.name}: {'ok' if v.passed else 'FAIL'} (p={v.p_value:.2g})", fontsize=9)
+    ax.set_xlabel("fractional rank")
+    ax.set_ylabel("ECDF difference")
+
+
+def save_plots(verdicts: dict[str, QuantityVerdict], folder: Path) -> list[Path]:
+    """One PNG per quantity (``ecdf_diff_<name>.png``) and a grid of all (``ecdf_diff_all.png``)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    paths = []
+    for name, v in verdicts.items():
+        fig = Figure(figsize=(5, 3.5), layout="constrained")
+        ax = fig.subplots()
+        plot_ecdf_diff(ax, v)
+        ax.legend(fontsize=7, loc="upper right")
+        p = folder / f"ecdf_diff_{name}.png"
+        fig.savefig(p, dpi=110)
+        paths.append(p)
+    if verdicts:
+        n = len(verdicts)
+        cols = 4
+        rows = math.ceil(n / cols)
+        fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+        for ax, v in zip(axes, verdicts.values(), strict=False):
+            plot_ecdf_diff(ax, v)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        p = folder / "ecdf_diff_all.png"
+        fig.savefig(p, dpi=90)
+        paths.append(p)
+    return paths
