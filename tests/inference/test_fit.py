@@ -39,7 +39,8 @@ def test_tree_has_every_group(small_fit):
     ):
         assert g in groups, g
     post = small_fit.tree["posterior"].ds
-    assert post.sizes["chain"] == SMALL["chains"] and post.sizes["draw"] == SMALL["draws"]
+    assert post.sizes["chain"] == SMALL["chains"]
+    assert post.sizes["draw"] == SMALL["draws"]
     for name in (*HEADLINE, "f_new_lab"):
         assert name in post
         assert name in small_fit.tree["prior"].ds
@@ -105,18 +106,24 @@ def test_gate_counts_divergences_and_low_bfmi():
     energy = np.cumsum(rng.standard_normal((4, 1000)), axis=1)  # random walk: E-BFMI near 0
     v = diagnostics.gate(_fake_tree(div, energy, x), ["theta"])
     checks = {c.name: c for c in v.checks}
-    assert not checks["divergences"].passed and checks["divergences"].value == 1
-    assert not checks["e_bfmi"].passed and checks["e_bfmi"].value < 0.3
-    assert checks["r_hat"].passed and checks["ess_bulk"].passed
+    assert not checks["divergences"].passed
+    assert checks["divergences"].value == 1
+    assert not checks["e_bfmi"].passed
+    assert checks["e_bfmi"].value < 0.3
+    assert checks["r_hat"].passed
+    assert checks["ess_bulk"].passed
 
 
 def test_gate_passes_on_independent_draws():
     rng = np.random.default_rng(1)
-    tree = _fake_tree(np.zeros((4, 1000), bool), rng.standard_normal((4, 1000)), rng.standard_normal((4, 1000)))
+    tree = _fake_tree(
+        np.zeros((4, 1000), bool), rng.standard_normal((4, 1000)), rng.standard_normal((4, 1000))
+    )
     v = diagnostics.gate(tree, ["theta"])
     assert v.passed, v.describe()
     d = v.to_dict()
-    assert d["converged"] is True and d["thresholds"]["ess_min"] == 400
+    assert d["converged"] is True
+    assert d["thresholds"]["ess_min"] == 400
 
 
 def test_gate_flags_chains_that_disagree():
@@ -187,7 +194,9 @@ def synthetic_table(n_labs: int, rng: np.random.Generator) -> pd.DataFrame:
                     "unit": ["gpu_hours", "dollars", "flop", "energy"][(lab + 2 * j) % 4],
                     "kind": kind,
                     "value": 0.6 if kind in ("point", "point_interval") else np.nan,
-                    "low": {"point_interval": 0.4, "interval": 0.5, "lower_bound": 0.5}.get(kind, np.nan),
+                    "low": {"point_interval": 0.4, "interval": 0.5, "lower_bound": 0.5}.get(
+                        kind, np.nan
+                    ),
                     "high": {"point_interval": 0.8, "interval": 0.8}.get(kind, np.nan),
                     "interval_prob": 0.9 if kind in ("point_interval", "interval") else np.nan,
                     "final_amount": 40.0 if kind == "pair" else np.nan,
@@ -233,7 +242,14 @@ def test_recovers_known_parameters():
     assert verdict.checks[3].passed, verdict.describe()  # no divergences
     post = tree["posterior"].ds
     misses = []
-    for name in ("f_frontier", "discount", "sigma_lab", "beta_pretraining", "beta_era", "unit_offset"):
+    for name in (
+        "f_frontier",
+        "discount",
+        "sigma_lab",
+        "beta_pretraining",
+        "beta_era",
+        "unit_offset",
+    ):
         lo, hi = np.quantile(post[name].values, [0.025, 0.975])
         if not lo <= TRUTH[name] <= hi:
             misses.append(f"{name}: {TRUTH[name]} not in [{lo:.3f}, {hi:.3f}]")

@@ -45,11 +45,68 @@ def _row(**kw):
 
 def one_of_each_kind() -> pd.DataFrame:
     rows = [
-        _row(id="pt", lab="A", year=2025, position="leader", scope="full", unit="gpu_hours", kind="point", value=0.85, provenance="lab"),
-        _row(id="pti", lab="B", year=2023, position="follower", scope="pretraining", unit="dollars", kind="point_interval", value=0.6, low=0.4, high=0.75, interval_prob=0.9, provenance="third_party"),
-        _row(id="iv", lab="C", year=2024, position="follower", scope="posttraining", unit="flop", kind="interval", low=0.9, high=0.98, interval_prob=0.8, provenance="third_party"),
-        _row(id="pair", lab="A", year=2022, position="leader", scope="pretraining", unit="energy", kind="pair", final_amount=40.0, total_amount=100.0, amount_sd=0.2, provenance="lab"),
-        _row(id="lb", lab="B", year=2021, position="follower", scope="full", unit="flop", kind="lower_bound", low=0.3, provenance="derived"),
+        _row(
+            id="pt",
+            lab="A",
+            year=2025,
+            position="leader",
+            scope="full",
+            unit="gpu_hours",
+            kind="point",
+            value=0.85,
+            provenance="lab",
+        ),
+        _row(
+            id="pti",
+            lab="B",
+            year=2023,
+            position="follower",
+            scope="pretraining",
+            unit="dollars",
+            kind="point_interval",
+            value=0.6,
+            low=0.4,
+            high=0.75,
+            interval_prob=0.9,
+            provenance="third_party",
+        ),
+        _row(
+            id="iv",
+            lab="C",
+            year=2024,
+            position="follower",
+            scope="posttraining",
+            unit="flop",
+            kind="interval",
+            low=0.9,
+            high=0.98,
+            interval_prob=0.8,
+            provenance="third_party",
+        ),
+        _row(
+            id="pair",
+            lab="A",
+            year=2022,
+            position="leader",
+            scope="pretraining",
+            unit="energy",
+            kind="pair",
+            final_amount=40.0,
+            total_amount=100.0,
+            amount_sd=0.2,
+            provenance="lab",
+        ),
+        _row(
+            id="lb",
+            lab="B",
+            year=2021,
+            position="follower",
+            scope="full",
+            unit="flop",
+            kind="lower_bound",
+            low=0.3,
+            provenance="derived",
+        ),
     ]
     return pd.DataFrame(rows)
 
@@ -77,7 +134,9 @@ def model_logp(design, table=None):
     fixed = {m[k]: v for k, v in PARAMS.items()}
     fixed[m["u_lab"]] = U_LAB[: design.n_labs]
     m2 = pm.do(m, fixed)
-    fn = m2.compile_fn(m2.logp(vars=m2.observed_RVs, sum=False), inputs=[], on_unused_input="ignore")
+    fn = m2.compile_fn(
+        m2.logp(vars=m2.observed_RVs, sum=False), inputs=[], on_unused_input="ignore"
+    )
     values = fn({})
     return {rv.name: v for rv, v in zip(m2.observed_RVs, values, strict=True)}
 
@@ -90,14 +149,14 @@ def kinds():
 
 
 def test_point_share(kinds):
-    table, design, lp = kinds
+    table, _design, lp = kinds
     mu = expected_mu(table)[0]
     want = stats.norm(mu, PARAMS["sigma_meas_lab"]).logpdf(logit(0.85))
     assert lp["y_obs"][0] == pytest.approx(want, rel=1e-10)
 
 
 def test_point_with_interval(kinds):
-    table, design, lp = kinds
+    table, _design, lp = kinds
     mu = expected_mu(table)[1]
     s = (logit(0.75) - logit(0.4)) / (2 * stats.norm.ppf(0.95))
     sd = np.hypot(s, PARAMS["sigma_meas_third_party"])
@@ -105,7 +164,7 @@ def test_point_with_interval(kinds):
 
 
 def test_interval_only(kinds):
-    table, design, lp = kinds
+    table, _design, lp = kinds
     mu = expected_mu(table)[2]
     centre = (logit(0.9) + logit(0.98)) / 2
     s = (logit(0.98) - logit(0.9)) / (2 * stats.norm.ppf(0.9))
@@ -114,7 +173,7 @@ def test_interval_only(kinds):
 
 
 def test_pair_of_amounts(kinds):
-    table, design, lp = kinds
+    table, _design, lp = kinds
     mu = expected_mu(table)[3]
     f = 1 - 40 / 100
     s = np.sqrt(2) * 0.2 / f  # delta method: d logit(f) / d log(total/final) = 1/f
@@ -133,7 +192,7 @@ def test_pair_delta_method_matches_monte_carlo():
 
 
 def test_lower_bound_is_censored(kinds):
-    table, design, lp = kinds
+    table, _design, lp = kinds
     mu = expected_mu(table)[4]
     want = stats.norm(mu, PARAMS["sigma_meas_derived"]).logsf(logit(0.3))
     # PyMC's normal log-CDF uses its own erfc approximation: agreement to 1e-6 relative.
@@ -143,9 +202,7 @@ def test_lower_bound_is_censored(kinds):
 def test_bound_below_direction():
     """The simulator's complementary fact 'x < b' enters as the log CDF."""
     table = one_of_each_kind()
-    design = design_mod.build(table).with_observations(
-        design_mod.build(table).y, np.array([False])
-    )
+    design = design_mod.build(table).with_observations(design_mod.build(table).y, np.array([False]))
     lp = model_logp(design)
     mu = expected_mu(table)[4]
     want = stats.norm(mu, PARAMS["sigma_meas_derived"]).logcdf(logit(0.3))
@@ -174,7 +231,7 @@ def test_variants_build_with_their_parameters(kinds, variant):
 
 
 def test_noncentred_parametrisation_is_the_same_model(kinds):
-    table, design, _ = kinds
+    _table, design, _ = kinds
     m = model_mod.build(design, priors_mod.load(), lab_effects="noncentred")
     assert "z_lab" in {rv.name for rv in m.free_RVs}
     assert "u_lab" in {d.name for d in m.deterministics}
@@ -191,7 +248,13 @@ def test_no_prior_is_hard_coded(kinds):
                     p.name: {"dist": p.dist, **p.params, "rationale": "r", "source": "s"}
                     for p in base
                 },
-                "f_frontier": {"dist": "uniform", "lower": 0.1, "upper": 0.9, "rationale": "r", "source": "s"},
+                "f_frontier": {
+                    "dist": "uniform",
+                    "lower": 0.1,
+                    "upper": 0.9,
+                    "rationale": "r",
+                    "source": "s",
+                },
             }
         }
     )

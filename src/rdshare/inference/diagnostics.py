@@ -28,10 +28,20 @@ class Check:
     worst: str = ""
 
     def describe(self) -> str:
-        op = {"r_hat": "<=", "divergences": "<=", "ess_bulk": ">=", "ess_tail": ">=", "e_bfmi": ">="}
+        op = {
+            "r_hat": "<=",
+            "divergences": "<=",
+            "ess_bulk": ">=",
+            "ess_tail": ">=",
+            "e_bfmi": ">=",
+        }
         where = f" ({self.worst})" if self.worst else ""
         status = "ok" if self.passed else "FAILED"
-        val = f"{self.value:.0f}" if self.name != "r_hat" and self.name != "e_bfmi" else f"{self.value:.3f}"
+        val = (
+            f"{self.value:.0f}"
+            if self.name != "r_hat" and self.name != "e_bfmi"
+            else f"{self.value:.3f}"
+        )
         return f"{self.name} = {val}{where}, needs {op[self.name]} {self.threshold:g}: {status}"
 
 
@@ -82,11 +92,14 @@ def _extreme(ds: xr.Dataset, fn) -> tuple[float, str]:
             continue
         idx = np.nanargmax(arr) if fn is max else np.nanargmin(arr)
         val = float(arr.ravel()[idx])
-        if best_val is None or fn(val, best_val) == val and val != best_val:
+        if best_val is None or (fn(val, best_val) == val and val != best_val):
             label = str(name)
             if arr.ndim:
                 pos = np.unravel_index(idx, arr.shape)
-                labels = [str(da[d].values[i]) if d in da.coords else str(i) for d, i in zip(da.dims, pos, strict=True)]
+                labels = [
+                    str(da[d].values[i]) if d in da.coords else str(i)
+                    for d, i in zip(da.dims, pos, strict=True)
+                ]
                 label += "[" + ",".join(labels) + "]"
             best_val, best_name = val, label
     return (float("nan") if best_val is None else best_val), best_name
@@ -122,7 +135,9 @@ def gate(tree, var_names: list[str]) -> Verdict:
     advice = []
     failed = {c.name for c in checks if not c.passed}
     if failed & {"ess_bulk", "ess_tail", "r_hat"}:
-        advice.append("draw more: --draws 4000 (and --chains 4); ESS grows with the number of draws")
+        advice.append(
+            "draw more: --draws 4000 (and --chains 4); ESS grows with the number of draws"
+        )
     if "r_hat" in failed:
         advice.append("chains disagree: more --tune, and look at the rank plots in the report")
     if "divergences" in failed:

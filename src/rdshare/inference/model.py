@@ -52,9 +52,7 @@ VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {
         "sigma_meas_derived",
     ),
 }
-VARIANT_PARAMETERS["no_discount"] = tuple(
-    p for p in VARIANT_PARAMETERS["full"] if p != "discount"
-)
+VARIANT_PARAMETERS["no_discount"] = tuple(p for p in VARIANT_PARAMETERS["full"] if p != "discount")
 VARIANT_PARAMETERS["pooled"] = (
     "f_frontier",
     "unit_offset",

@@ -28,10 +28,34 @@ from rdshare.core import priors as priors_mod
 from rdshare.core import runs
 from rdshare.errors import Problem, RunFolderError
 
-SUMMARY_COLUMNS = ("name", "mean", "sd", "q05", "q25", "q50", "q75", "q95", "r_hat", "ess_bulk", "ess_tail")
+SUMMARY_COLUMNS = (
+    "name",
+    "mean",
+    "sd",
+    "q05",
+    "q25",
+    "q50",
+    "q75",
+    "q95",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
+)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RUN_FILES = ("posterior.nc", "summary.csv", "diagnostics.json", "data.csv", "priors.toml")
-_PACKAGES = ("rdshare", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "numpy", "scipy", "pandas", "xarray")
+_PACKAGES = (
+    "rdshare",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+)
 
 
 def versions() -> dict[str, str]:
@@ -81,7 +105,10 @@ def summarise(posterior: xr.Dataset, var_names: list[str]) -> pd.DataFrame:
                     "name": name,
                     "mean": float(x.mean()),
                     "sd": float(x.std(ddof=1)),
-                    **{f"q{int(p * 100):02d}": float(val) for p, val in zip(QUANTILES, q, strict=True)},
+                    **{
+                        f"q{int(p * 100):02d}": float(val)
+                        for p, val in zip(QUANTILES, q, strict=True)
+                    },
                     "r_hat": float(rhat[v].isel(sel).values),
                     "ess_bulk": float(ess_b[v].isel(sel).values),
                     "ess_tail": float(ess_t[v].isel(sel).values),
@@ -121,7 +148,9 @@ class FitResult:
         extra_writers=(),
     ) -> Path:
         """Write the run folder (atomically; refuses an existing folder unless ``force``)."""
-        return save_run(self, Path(folder), force=force, command=command, extra_writers=extra_writers)
+        return save_run(
+            self, Path(folder), force=force, command=command, extra_writers=extra_writers
+        )
 
 
 def headline(summary: pd.DataFrame, name: str = "f_frontier") -> dict[str, float]:
@@ -129,10 +158,22 @@ def headline(summary: pd.DataFrame, name: str = "f_frontier") -> dict[str, float
     if row.empty:
         raise KeyError(name)
     r = row.iloc[0]
-    return {"mean": float(r["mean"]), "q05": float(r["q05"]), "q50": float(r["q50"]), "q95": float(r["q95"])}
+    return {
+        "mean": float(r["mean"]),
+        "q05": float(r["q05"]),
+        "q50": float(r["q50"]),
+        "q95": float(r["q95"]),
+    }
 
 
-def save_run(res: FitResult, folder: Path, *, force: bool = False, command: list[str] | None = None, extra_writers=()) -> Path:
+def save_run(
+    res: FitResult,
+    folder: Path,
+    *,
+    force: bool = False,
+    command: list[str] | None = None,
+    extra_writers=(),
+) -> Path:
     """Write ``res`` into ``folder``; ``extra_writers`` are callables ``(tmp_folder, res)`` (e.g. the report)."""
     import time
 
@@ -142,7 +183,9 @@ def save_run(res: FitResult, folder: Path, *, force: bool = False, command: list
         write_summary(res.summary, tmp / "summary.csv")
         runs.write_json(tmp / "diagnostics.json", res.verdict.to_dict())
         cols = list(ds_mod.COLUMNS)
-        res.dataset.table[cols].to_csv(tmp / "data.csv", index=False, lineterminator="\n", float_format="%.10g")
+        res.dataset.table[cols].to_csv(
+            tmp / "data.csv", index=False, lineterminator="\n", float_format="%.10g"
+        )
         (tmp / "priors.toml").write_bytes(Path(res.priors.path).read_bytes())
         for writer in extra_writers:
             writer(tmp, res)
@@ -201,11 +244,15 @@ def load_run(folder: str | Path) -> Run:
         tree = xr.open_datatree(folder / "posterior.nc", engine="h5netcdf")
         tree = tree.load()
         tree.close()
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad run folder
-        raise RunFolderError(Problem(str(folder / "posterior.nc"), f"cannot be read ({exc})")) from None
+    except Exception as exc:
+        raise RunFolderError(
+            Problem(str(folder / "posterior.nc"), f"cannot be read ({exc})")
+        ) from None
     inputs = manifest.get("inputs", {})
     if tree.attrs.get("rdshare_data_sha256") != inputs.get("data_sha256"):
-        raise RunFolderError(Problem(str(folder / "posterior.nc"), "its data hash does not match the manifest"))
+        raise RunFolderError(
+            Problem(str(folder / "posterior.nc"), "its data hash does not match the manifest")
+        )
     summary = pd.read_csv(folder / "summary.csv")
     diagnostics = json.loads((folder / "diagnostics.json").read_text(encoding="utf-8"))
     dataset = ds_mod.read([folder / "data.csv"])

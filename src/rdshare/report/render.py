@@ -104,8 +104,9 @@ def esc(text: object) -> str:
 
 
 def md_esc(text: object) -> str:
-    """Escape text for Markdown: HTML-significant characters as entities, pipes, no line breaks."""
-    out = html.escape(str(text), quote=False)
+    """Escape text for Markdown: ``<`` and ``>`` as entities (no raw HTML), Markdown punctuation
+    that could format or link, pipes (table cells); line breaks become spaces."""
+    out = str(text).replace("<", "&lt;").replace(">", "&gt;")
     out = out.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
     out = out.replace("*", "\\*").replace("[", "\\[").replace("]", "\\]")
     return " ".join(out.split())
