@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.special import expit, logit
@@ -121,7 +123,7 @@ def test_interval_widens_when_sigma_lab_grows(lab):
         s = predict_new_lab(params(sigma_lab=sigma), lab, rng=7).summary()
         widths.append(s["q95"] - s["q05"])
     assert widths[0] == pytest.approx(0.0, abs=1e-12)
-    assert all(b > a for a, b in zip(widths, widths[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(widths))
 
 
 def test_interval_widens_with_real_looking_posterior_spread():

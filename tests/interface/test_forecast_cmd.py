@@ -45,8 +45,10 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     assert tuple(table.columns) == FORECAST_COLUMNS
     assert tuple(table["name"]) == OUTPUT_NAMES
     units = dict(zip(table["name"], table["unit"], strict=True))
-    assert units["savings"] == "USD" and units["f_frontier"] == "share"
-    assert (table["q05"] <= table["q50"]).all() and (table["q50"] <= table["q95"]).all()
+    assert units["savings"] == "USD"
+    assert units["f_frontier"] == "share"
+    assert (table["q05"] <= table["q50"]).all()
+    assert (table["q50"] <= table["q95"]).all()
 
     samples = pd.read_csv(out / "samples.csv")
     assert tuple(samples.columns) == OUTPUT_NAMES
@@ -61,7 +63,8 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     for name in OUTPUT_NAMES:
         assert f"\n{name} = " in squiggle
         assert f"\n{name}_samples = SampleSet.fromList([" in squiggle
-    assert "fit error" in squiggle and "scenario essay-claims" in squiggle
+    assert "fit error" in squiggle
+    assert "scenario essay-claims" in squiggle
 
     doc = json.loads((out / "scenario.json").read_text())
     assert doc["scenario"]["name"] == "essay-claims"
@@ -116,9 +119,11 @@ def test_metaculus_groups_meet_the_rules(small_run, tmp_path, capsys):
             doc["cdf"], open_lower=doc["open_lower_bound"], open_upper=doc["open_upper_bound"]
         )
     savings = json.loads((out / "metaculus" / "savings.json").read_text())
-    assert savings["log_scale"] and savings["lower_bound"] == 1e7
+    assert savings["log_scale"]
+    assert savings["lower_bound"] == 1e7
     discount = json.loads((out / "metaculus" / "discount.json").read_text())
-    assert discount["cdf"][0] == 0.0 and discount["cdf"][-1] == 1.0
+    assert discount["cdf"][0] == 0.0
+    assert discount["cdf"][-1] == 1.0
     # every draw is above a range of 1 to 2 dollars: said on the terminal, and still a valid CDF
     assert "ecosystem_savings.json: 0.0% of draws below the range, 100.0% above" in printed
     doc = json.loads((out / "scenario.json").read_text())
@@ -152,7 +157,8 @@ def test_inline_scenario_and_unit(small_run, tmp_path):
     assert table.loc["savings", "unit"] == "GPU-hours"
     assert len(pd.read_csv(out / "samples.csv")) == 50
     doc = json.loads((out / "scenario.json").read_text())
-    assert doc["source"] == "<command line>" and doc["source_text"] is None
+    assert doc["source"] == "<command line>"
+    assert doc["source_text"] is None
     assert doc["scenario"]["inputs"]["fork_rate"] == "0.1 to 0.3"
     assert doc["interpreted_as"]["fork_rate"].startswith("beta 90% interval")
 
@@ -169,7 +175,9 @@ def test_scenario_file_path(small_run, tmp_path):
 def test_same_seed_same_files(small_run, tmp_path):
     for name in ("a", "b"):
         assert forecast(small_run, "--scenario", "essay-claims", "--out", tmp_path / name) == 0
-    assert forecast(small_run, "--scenario", "essay-claims", "--out", tmp_path / "c", "--seed", 3) == 0
+    assert (
+        forecast(small_run, "--scenario", "essay-claims", "--out", tmp_path / "c", "--seed", 3) == 0
+    )
     for f in ("forecast.csv", "samples.csv", "squiggle.txt"):
         a, b, c = ((tmp_path / n / f).read_bytes() for n in "abc")
         assert a == b
@@ -224,8 +232,20 @@ def test_default_folder_is_numbered_inside_the_run(run_copy, capsys):
             "--log-scale needs LOW > 0",
         ),
         (
-            ["--budget", "5", "--metaculus", "discount", "--range", "0", "1"]
-            + ["--metaculus", "discount", "--range", "0", "1"],
+            [
+                "--budget",
+                "5",
+                "--metaculus",
+                "discount",
+                "--range",
+                "0",
+                "1",
+                "--metaculus",
+                "discount",
+                "--range",
+                "0",
+                "1",
+            ],
             "more than once",
         ),
     ],
@@ -242,7 +262,9 @@ def test_bad_scenario_file_names_the_file(small_run, tmp_path, capsys):
     path.write_text('[scenario]\nunit = "dollars"\n[inputs]\nbudget = 5\nfork_rat = 0.2\n')
     assert forecast(small_run, "--scenario", path, "--out", tmp_path / "fc") == 2
     err = capsys.readouterr().err
-    assert str(path) in err and "fork_rat" in err and "line 5" in err
+    assert str(path) in err
+    assert "fork_rat" in err
+    assert "line 5" in err
 
 
 def test_missing_run_exits_2(tmp_path, capsys):

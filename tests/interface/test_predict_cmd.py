@@ -74,8 +74,10 @@ def test_default_lab_agrees_with_the_runs_f_new_lab(small_run, capsys):
 def test_bad_lab_exits_2_naming_the_key(small_run, capsys):
     assert main(["predict", str(small_run), "--lab", "position=folower,scope=pre"]) == 2
     err = capsys.readouterr().err
-    assert "position 'folower'" in err and "leader, follower" in err
-    assert "scope 'pre'" in err and "full, pretraining, posttraining" in err
+    assert "position 'folower'" in err
+    assert "leader, follower" in err
+    assert "scope 'pre'" in err
+    assert "full, pretraining, posttraining" in err
 
 
 def test_missing_run_exits_2(tmp_path, capsys):
@@ -100,7 +102,9 @@ def test_help_has_description_and_example(capsys):
         main(["predict", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "sigma_lab" in out and "examples:" in out and "--lab" in out
+    assert "sigma_lab" in out
+    assert "examples:" in out
+    assert "--lab" in out
 
 
 def test_posterior_draws_flatten_chains_and_draws(small_run):
@@ -108,7 +112,8 @@ def test_posterior_draws_flatten_chains_and_draws(small_run):
     draws = posterior_draws(run, PARAMETERS)
     post = run.tree["posterior"].ds
     n = post.sizes["chain"] * post.sizes["draw"]
-    assert set(draws) <= set(PARAMETERS) and "f_frontier" in draws
+    assert set(draws) <= set(PARAMETERS)
+    assert "f_frontier" in draws
     assert all(v.shape == (n,) for v in draws.values())
     np.testing.assert_array_equal(draws["f_frontier"][: post.sizes["draw"]], post["f_frontier"][0])
 

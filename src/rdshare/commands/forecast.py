@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rdshare.commands._common import positive_int, seed_int
+from rdshare.commands.predict import quiet_defaults
 
 #: Files every forecast folder holds (plus ``metaculus/<name>.json`` per ``--metaculus``).
 FORECAST_FILES = ("forecast.csv", "samples.csv", "squiggle.txt", "scenario.json")
@@ -72,7 +73,7 @@ class _MetaculusAction(argparse.Action):
     """``--metaculus NAME`` starts a group; later ``--range`` and flags apply to the last group."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        groups = list(getattr(namespace, "metaculus") or [])
+        groups = list(namespace.metaculus or [])
         groups.append({"name": values, "range": None, "log_scale": False})
         groups[-1].update(closed_lower=False, closed_upper=False)
         namespace.metaculus = groups
@@ -86,7 +87,7 @@ class _GroupOption(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        groups = getattr(namespace, "metaculus") or []
+        groups = namespace.metaculus or []
         if not groups:
             parser.error(f"{option_string} must follow --metaculus NAME")
         groups[-1][self.key] = True if self.nargs == 0 else values
@@ -96,7 +97,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "forecast",
         help="scenario savings from a run, as forecast.csv, samples, Squiggle and Metaculus CDFs",
-        formatter_class=formatter,
+        formatter_class=quiet_defaults(formatter),
         description=(
             "Combine a run's posterior draws of f and d with a scenario (a lab's budget or final "
             "run, N labs, fork rate, lead) and write the results, draw by draw, in the formats "
@@ -424,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
                 "interpreted_as": scenario.describe(),
                 "seed": seed,
                 "draws": n,
-                "samples": int(len(frame)),
+                "samples": len(frame),
                 "run": {
                     "folder": str(run_.folder.resolve()),
                     "id": run_.folder.resolve().name,

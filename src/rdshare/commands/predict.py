@@ -18,11 +18,23 @@ LAB_HELP = (
 )
 
 
+def quiet_defaults(formatter):
+    """``formatter`` without the "(default: None)" / "(default: False)" noise on options."""
+
+    class Formatter(formatter):
+        def _get_help_string(self, action):
+            if action.default is None or action.default is False or action.default == []:
+                return action.help
+            return super()._get_help_string(action)
+
+    return Formatter
+
+
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "predict",
         help="the R&D share f of a new, unseen lab with given covariates",
-        formatter_class=formatter,
+        formatter_class=quiet_defaults(formatter),
         description=(
             "Posterior predictive of f, the R&D share of development compute, for a new lab the "
             "data never saw, from a fitted run. Each posterior draw gets a fresh lab effect "
@@ -40,7 +52,7 @@ def register(sub, formatter) -> None:
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'rdshare fit'")
-    p.add_argument("--lab", metavar="KEY=VALUE,...", default="", help=LAB_HELP)
+    p.add_argument("--lab", metavar="KEY=VALUE,...", default=None, help=LAB_HELP)
     p.add_argument(
         "--json",
         action="store_true",

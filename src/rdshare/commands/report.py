@@ -32,7 +32,7 @@ def register(sub, formatter) -> None:
     p.add_argument(
         "--out",
         metavar="DIR",
-        default=None,
+        default=argparse.SUPPRESS,
         help="write the report into DIR instead of RUN_DIR (created if missing; other files in "
         "it are left alone)",
     )
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     loaded = load_run(run_dir)  # verifies the manifest's hashes; raises RunFolderError
-    out = Path(args.out) if args.out is not None else run_dir
+    out = Path(getattr(args, "out", run_dir))
     print(f"rdshare: building the report of {run_dir}", file=sys.stderr)
 
     from rdshare.report import build_report

@@ -105,7 +105,12 @@ class LabSpec:
 
     def to_dict(self) -> dict:
         """The covariates as a plain dict (``unit`` is None when not given)."""
-        return {"position": self.position, "scope": self.scope, "year": self.year, "unit": self.unit}
+        return {
+            "position": self.position,
+            "scope": self.scope,
+            "year": self.year,
+            "unit": self.unit,
+        }
 
     def describe(self) -> str:
         """``"position=follower, scope=pretraining, year=2022, unit=dollars (unit offset applied)"``."""
@@ -200,7 +205,7 @@ def _year(raw: str, bad) -> int | None:
     if not lo <= value <= hi:
         bad(f"year {round(value)} is outside the supported range {lo} to {hi}")
         return None
-    return int(round(value))
+    return round(value)
 
 
 @dataclass(frozen=True)

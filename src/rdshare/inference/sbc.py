@@ -216,7 +216,8 @@ class QuantityVerdict:
     lower: np.ndarray = field(repr=False)
     upper: np.ndarray = field(repr=False)
     mean_rank: float = float("nan")
-    outer_share: float = float("nan")
+    low_share: float = float("nan")
+    high_share: float = float("nan")
 
     @property
     def worst(self) -> tuple[float, float]:
@@ -231,15 +232,19 @@ class QuantityVerdict:
         line = f"{self.name}: {status} (p = {self.p_value:.3g}, band {self.band_prob:.4f})"
         if self.passed:
             return line
-        notes = []
-        if self.mean_rank > 0.55:
-            notes.append("true values sit high in the posteriors: the fit underestimates it")
-        elif self.mean_rank < 0.45:
-            notes.append("true values sit low in the posteriors: the fit overestimates it")
-        if self.outer_share > 0.3:
-            notes.append("too many ranks in the outer 10%+10%: posteriors too narrow (overconfident)")
-        elif self.outer_share < 0.1:
-            notes.append("too few ranks in the outer 10%+10%: posteriors too wide (underconfident)")
+        lo, hi = self.low_share, self.high_share
+        notes = [
+            f"mean fractional rank {self.mean_rank:.2f} (0.5 expected), {lo:.0%} of ranks in the "
+            f"lowest tenth and {hi:.0%} in the highest (10% expected each)"
+        ]
+        if lo > 0.15 and hi > 0.15:
+            notes.append("the posteriors are too narrow (overconfident)")
+        elif lo < 0.05 and hi < 0.05:
+            notes.append("the posteriors are too wide (underconfident)")
+        elif self.mean_rank > 0.5:
+            notes.append("true values tend to lie above the posterior: the fit underestimates it")
+        else:
+            notes.append("true values tend to lie below the posterior: the fit overestimates it")
         z, d = self.worst
         notes.append(f"largest ECDF departure {d:+.3f} at {z:.2f}")
         return line + ": " + "; ".join(notes)
@@ -253,7 +258,8 @@ class QuantityVerdict:
             "n_ranks": self.n_ranks,
             "band_prob": self.band_prob,
             "mean_fractional_rank": self.mean_rank,
-            "outer_20pct_share": self.outer_share,
+            "lowest_tenth_share": self.low_share,
+            "highest_tenth_share": self.high_share,
             "worst_z": z,
             "worst_ecdf_minus_z": d,
             "in_words": self.describe(),
@@ -299,7 +305,8 @@ def calibrate(
             lower=band.lower / n,
             upper=band.upper / n,
             mean_rank=float(frac.mean()),
-            outer_share=float(np.mean((frac < 0.1) | (frac > 0.9))),
+            low_share=float(np.mean(frac < 0.1)),
+            high_share=float(np.mean(frac > 0.9)),
         )
     return out
 
@@ -600,12 +607,16 @@ class SBCResult:
         k = self.n_gate_failed
         if k:
             by = ", ".join(f"{c} {m}" for c, m in self.gate_failures().items())
-            conv_ok = self.to_dict()["converged_only"]["passed"]
             lines.append(
-                f"{k} of {n} fits ({k / n:.0%}) failed the convergence gate ({by}); their ranks are "
-                f"included. Restricted to the {n - k} fits that passed: "
-                f"{'calibrated' if conv_ok else 'NOT calibrated'}."
+                f"{k} of {n} fits ({k / n:.0%}) failed the convergence gate (failed checks: {by}); "
+                "their ranks are included in the verdict."
             )
+            if self.verdicts_converged:
+                bad = [q for q, v in self.verdicts_converged.items() if not v.passed]
+                lines.append(
+                    f"Restricted to the {n - k} fits that passed the gate: "
+                    + (f"NOT calibrated ({', '.join(bad)})" if bad else "calibrated")
+                )
         else:
             lines.append(f"all {n} fits passed the convergence gate")
         return "\n".join(lines)

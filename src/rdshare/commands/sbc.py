@@ -1,0 +1,163 @@
+"""``rdshare sbc``: simulation-based calibration of the model and sampler, in process or on Dask."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rdshare.commands._common import (
+    add_data_options,
+    add_priors_option,
+    nonneg_int,
+    outputs_root,
+    positive_int,
+    resolve_priors,
+    seed_int,
+)
+from rdshare.errors import EXIT_UNCONVERGED
+
+
+def register(sub, formatter) -> None:
+    from rdshare.inference_defaults import DEFAULTS
+
+    p = sub.add_parser(
+        "sbc",
+        help="simulation-based calibration: does the model recover what it simulates?",
+        formatter_class=formatter,
+        description=(
+            "Simulation-based calibration: draw parameters from the priors, simulate a dataset with "
+            "the same rows, kinds and covariates as the real one, fit it with the same sampler "
+            "settings as 'rdshare fit', and record where each true value ranks among the posterior "
+            "draws. If model, simulator and sampler agree, ranks are uniform; each quantity's rank "
+            "ECDF must stay inside a simultaneous band (Bonferroni over the quantities, family level "
+            "95%%). Writes sbc.csv, verdict.json and ECDF-difference plots to a new folder. Exit code "
+            "0 when calibrated, 3 when not. See docs/validation.md."
+        ),
+        epilog=(
+            "examples:\n"
+            "  rdshare sbc --sims 200 --workers 2                 local Dask cluster, 2 processes\n"
+            "  rdshare sbc --scheduler tcp://10.0.0.5:8786        an existing Dask cluster\n"
+            "  rdshare sbc --sims 20 --draws 300 --tune 300 --chains 2 --thin 2   quick look\n"
+        ),
+    )
+    add_data_options(p)
+    add_priors_option(p)
+    p.add_argument("--sims", type=positive_int, default=200, help="number of simulations")
+    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help="root seed; simulation i uses its i-th child seed")
+    p.add_argument("--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain in each fit")
+    p.add_argument("--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain in each fit")
+    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains per fit")
+    p.add_argument("--target-accept", type=float, default=DEFAULTS["target_accept"], help="NUTS target acceptance rate")
+    p.add_argument(
+        "--thin",
+        type=positive_int,
+        default=None,
+        help="keep every THIN-th draw of each chain for the ranks (default: chains*draws/400, "
+        "rounded up, so a fit that passes the gate gives about one effective draw per kept draw)",
+    )
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate of the verdict over all quantities")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, help="run on a local Dask cluster of N worker processes (1 thread each)")
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None, help="run on an existing Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--chunk", type=positive_int, default=None, help="simulations per Dask task (default: about 4 tasks per worker, at most 10)")
+    p.add_argument("--out", metavar="DIR", default=None, help="folder to create (default: outputs/sbc-<time>-s<seed>)")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=run)
+
+
+class StderrProgress:
+    """Progress lines on stderr: at most one every ``every`` seconds, and the last one."""
+
+    def __init__(self, stream=None, every: float = 5.0):
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self.t0 = time.perf_counter()
+        self.last = -float("inf")
+
+    def __call__(self, done: int, total: int, failed: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        left = elapsed / done * (total - done) if done else float("nan")
+        gate = f", {failed} failed the convergence gate" if failed else ""
+        eta = f", about {_clock(left)} left" if done < total else ""
+        print(f"rdshare sbc: {done}/{total} fits{gate}; {_clock(elapsed)} elapsed{eta}", file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # nan
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def run(args: argparse.Namespace) -> int:
+    from rdshare.core import dataset as ds_mod
+    from rdshare.core import priors as priors_mod
+    from rdshare.errors import InputError, Problem, RunExistsError
+
+    dataset = ds_mod.load(args.data, replace=args.replace_data)
+    prior_set = priors_mod.load(resolve_priors(args.priors))
+    if args.out is not None:
+        folder = Path(args.out)
+    else:
+        folder = outputs_root() / (time.strftime("sbc-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}")
+    if folder.exists() and not args.force:
+        raise RunExistsError(f"{folder} already exists; choose another --out or pass --force")
+    if args.workers is not None or args.scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise InputError(
+                Problem(
+                    "<command line>",
+                    "needs dask.distributed: pip install 'rdshare[distributed]'",
+                    field="--workers" if args.workers is not None else "--scheduler",
+                )
+            ) from None
+
+    from rdshare.inference import sbc
+
+    config = sbc.SBCConfig(
+        sims=args.sims,
+        seed=args.seed,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        target_accept=args.target_accept,
+        thin=args.thin,
+        alpha=args.alpha,
+    )
+    config.validate()
+    where = (
+        f"a local Dask cluster of {args.workers} workers" if args.workers is not None
+        else f"the Dask cluster at {args.scheduler}" if args.scheduler is not None
+        else "this process"
+    )
+    print(
+        f"rdshare sbc: {config.sims} simulations of {len(dataset.fitted)} evidence rows with "
+        f"{prior_set.path}, {config.chains} chains x {config.draws} draws (ranks among "
+        f"{config.kept_draws} draws, thin {config.thin_used}), seed {config.seed}, on {where}",
+        file=sys.stderr,
+    )
+    res = sbc.run(
+        dataset,
+        prior_set,
+        config,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        chunk=args.chunk,
+        progress=StderrProgress(),
+    )
+    res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
+    print(res.describe())
+    print()
+    print(f"wall time {_clock(res.info['wall_seconds'])}; folder: {folder}")
+    if not res.passed:
+        print("rdshare: SBC FAILED: the model does not recover what it simulates (exit 3)", file=sys.stderr)
+        return EXIT_UNCONVERGED
+    return 0
