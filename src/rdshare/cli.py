@@ -4,17 +4,28 @@ Each subcommand lives in :mod:`rdshare.commands` as a module with ``register(sub
 (PyMC, ArviZ, matplotlib) happen inside the command's handler, so ``rdshare --help`` stays fast.
 
 Exit codes: 0 success; 2 bad input (every problem listed with file, line and field); 3 a fit that failed
-the convergence gate (unless ``--allow-unconverged``) or an SBC that failed calibration; 130 interrupted.
+the convergence gate (unless ``--allow-unconverged``) or an SBC that failed calibration; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM); 1 an unreadable or unwritable path.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 from importlib import metadata
 
-from rdshare.errors import EXIT_INTERRUPTED, InputError, RdshareError
+from rdshare.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    InputError,
+    RdshareError,
+)
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = (
@@ -74,11 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so staged run folders are cleaned up as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rdshare`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of the ``rdshare`` console script; returns the exit code.
+
+    Bad input exits 2 with every problem listed; Ctrl-C exits 130 and SIGTERM 143, in both cases
+    after removing any half-written run folder; an unreadable or unwritable path exits 1 with the
+    operating system's reason. Anything else is a bug and keeps its traceback.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"rdshare: error: {exc.render()}", file=sys.stderr)
@@ -87,10 +114,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rdshare: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("rdshare: interrupted; nothing was written", file=sys.stderr)
+        print("rdshare: interrupted; no run folder was left behind", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("rdshare: terminated; no run folder was left behind", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
+        # the reader went away (e.g. `rdshare data show | head`): not an error
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"rdshare: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

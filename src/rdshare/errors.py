@@ -7,6 +7,8 @@ Nothing else in the library should let a bare ``ValueError`` or ``KeyError`` esc
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ EXIT_ERROR = 1
 EXIT_INPUT = 2
 EXIT_UNCONVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,75 @@ class RunExistsError(RdshareError):
 
 class SamplingError(RdshareError):
     """The sampler stopped without producing every draw asked for; nothing is saved."""
+
+
+def read_input(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a user's input file, or an :class:`InputError` saying why they cannot be read.
+
+    At most ``limit`` bytes are accepted: the file is read in one bounded call, so a huge file, a device
+    such as ``/dev/zero`` or a pipe never exhausts memory.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    limit : int
+        Largest accepted size in bytes.
+    what : str
+        What the file should be (``"CSV file"``, ``"TOML file"``), for messages.
+    """
+    name = str(path)
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise InputError(Problem(name, f"is a folder, not a {what}"))
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(Problem(name, "file not found")) from None
+    except IsADirectoryError:
+        raise InputError(Problem(name, f"is a folder, not a {what}")) from None
+    except OSError as exc:
+        raise InputError(Problem(name, f"cannot be read ({exc.strerror or exc})")) from None
+    except ValueError:  # e.g. a NUL byte in the name
+        raise InputError(Problem(repr(name), "is not a valid file name")) from None
+    if len(raw) > limit:
+        raise InputError(Problem(name, f"is larger than the limit of {limit} bytes"))
+    return raw
+
+
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
+
+
+def parse_toml(raw: bytes, name: str) -> tuple[str, dict]:
+    """Decode and parse a TOML file's bytes: ``(text, document)`` or an :class:`InputError`.
+
+    Everything :mod:`tomllib` can raise on hostile input (syntax errors, integers too long to convert,
+    nesting deep enough to exhaust the recursion limit) becomes a problem naming the file and, where
+    the parser says, the line. Nothing in the file is evaluated.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(Problem(name, "is not UTF-8 text (save it as UTF-8)", line=line)) from None
+    try:
+        doc = tomllib.loads(text)
+    except (
+        ValueError
+    ) as exc:  # TOMLDecodeError, or int() refusing a number with thousands of digits
+        msg = str(exc)
+        m = _TOML_WHERE.search(msg)
+        line = getattr(exc, "lineno", None)
+        if m is not None:
+            msg = msg[: m.start()]
+            if line is None and m.group(1) is not None:
+                line = int(m.group(1))
+        if "at end of document" in str(exc):
+            msg += " (at the end of the file)"
+        raise InputError(Problem(name, f"is not valid TOML: {msg}", line=line)) from None
+    except RecursionError:
+        raise InputError(
+            Problem(name, "is not valid TOML: arrays or tables nested too deeply")
+        ) from None
+    return text, doc

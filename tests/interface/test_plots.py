@@ -37,7 +37,8 @@ def check_png(data: bytes, min_size=(600, 380)) -> None:
     assert len(data) > 15_000
     img = Image.open(io.BytesIO(data))
     assert img.format == "PNG"
-    assert img.size[0] >= min_size[0] and img.size[1] >= min_size[1]
+    assert img.size[0] >= min_size[0]
+    assert img.size[1] >= min_size[1]
     gray = np.asarray(img.convert("L"), dtype=float)
     inked = (gray < 200).mean()  # share of clearly non-white pixels
     assert 0.01 < inked < 0.6, inked

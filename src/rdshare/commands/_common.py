@@ -46,7 +46,11 @@ def resolve_priors(value: str | None) -> Path | None:
             return shipped
         names = ", ".join(sorted(p.stem for p in priors.shipped_dir().glob("*.toml")))
         raise InputError(
-            Problem("<command line>", f"{value!r} is neither a file nor a shipped prior file ({names})", field="--priors")
+            Problem(
+                "<command line>",
+                f"{value!r} is neither a file nor a shipped prior file ({names})",
+                field="--priors",
+            )
         )
     return path
 
@@ -75,6 +79,17 @@ def seed_int(text: str) -> int:
     v = nonneg_int(text)
     if v >= 2**32:
         raise argparse.ArgumentTypeError(f"{v} must be below 2**32")
+    return v
+
+
+def target_accept(text: str) -> float:
+    """NUTS target acceptance rate: a number in [0.5, 1)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.5 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0.5, 1)")
     return v
 
 

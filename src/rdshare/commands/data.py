@@ -59,7 +59,9 @@ def run_check(args: argparse.Namespace) -> int:
     paths = [Path(f) for f in args.files]
     ds = dataset.load(paths) if args.with_shipped else dataset.read(paths)
     n_fit = len(ds.fitted)
-    print(f"ok: {len(ds)} rows in {len(paths)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)")
+    print(
+        f"ok: {len(ds)} rows in {len(paths)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)"
+    )
     return 0
 
 
@@ -93,7 +95,9 @@ def run_show(args: argparse.Namespace) -> int:
     if args.csv:
         out.to_csv(sys.stdout, index=False)
         return 0
-    with pd.option_context("display.width", 250, "display.max_colwidth", 60, "display.max_rows", 500):
+    with pd.option_context(
+        "display.width", 250, "display.max_colwidth", 60, "display.max_rows", 500
+    ):
         print(out.to_string(index=False))
     n_fit = len(ds.fitted)
     print(f"\n{len(ds)} rows ({n_fit} fitted); files: " + ", ".join(str(f) for f in ds.files))

@@ -14,6 +14,7 @@ from rdshare.commands._common import (
     positive_int,
     resolve_priors,
     seed_int,
+    target_accept,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
@@ -50,17 +51,49 @@ def register(sub, formatter) -> None:
     )
     add_data_options(p)
     add_priors_option(p)
-    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help="random seed; same inputs and seed give the same numbers")
-    p.add_argument("--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain")
-    p.add_argument("--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain")
+    p.add_argument(
+        "--seed",
+        type=seed_int,
+        default=DEFAULTS["seed"],
+        help="random seed; same inputs and seed give the same numbers",
+    )
+    p.add_argument(
+        "--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain"
+    )
+    p.add_argument(
+        "--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain"
+    )
     p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains")
-    p.add_argument("--target-accept", type=float, default=DEFAULTS["target_accept"], help="NUTS target acceptance rate")
-    p.add_argument("--out", metavar="DIR", default=None, help="run folder to create (default: outputs/<run-name>)")
-    p.add_argument("--name", default=None, help="run name inside outputs/ (default: time, seed and input hash)")
+    p.add_argument(
+        "--target-accept",
+        type=target_accept,
+        default=DEFAULTS["target_accept"],
+        help="NUTS target acceptance rate",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="run folder to create (default: outputs/<run-name>)",
+    )
+    p.add_argument(
+        "--name", default=None, help="run name inside outputs/ (default: time, seed and input hash)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing run folder")
-    p.add_argument("--allow-unconverged", action="store_true", help="exit 0 even if the convergence gate fails (the run stays marked)")
-    p.add_argument("--no-report", action="store_true", help="skip plots and the HTML/Markdown report")
-    p.add_argument("--variant", default="full", choices=("full", "no_discount", "pooled"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="exit 0 even if the convergence gate fails (the run stays marked)",
+    )
+    p.add_argument(
+        "--no-report", action="store_true", help="skip plots and the HTML/Markdown report"
+    )
+    p.add_argument(
+        "--variant",
+        default="full",
+        choices=("full", "no_discount", "pooled"),
+        help=argparse.SUPPRESS,
+    )
     p.set_defaults(func=run)
 
 
@@ -70,7 +103,9 @@ def run_folder(args, inputs_sha: str) -> Path:
     if args.out is not None and args.name is not None:
         from rdshare.errors import InputError, Problem
 
-        raise InputError(Problem("<command line>", "give --out or --name, not both", field="--name"))
+        raise InputError(
+            Problem("<command line>", "give --out or --name, not both", field="--name")
+        )
     if args.out is not None:
         return Path(args.out)
     name = args.name if args.name is not None else runs.default_run_name(args.seed, inputs_sha)
@@ -84,7 +119,9 @@ def format_headline(summary, names=tuple(HEADLINE_LABELS)) -> str:
         if row.empty:
             continue
         r = row.iloc[0]
-        lines.append(f"  {n:<11} {r['q50']:.2f}  (90% interval {r['q05']:.2f} to {r['q95']:.2f})  {HEADLINE_LABELS[n]}")
+        lines.append(
+            f"  {n:<11} {r['q50']:.2f}  (90% interval {r['q05']:.2f} to {r['q95']:.2f})  {HEADLINE_LABELS[n]}"
+        )
     return "\n".join(lines)
 
 
@@ -93,16 +130,14 @@ def run(args: argparse.Namespace) -> int:
 
     from rdshare.core import dataset as ds_mod
     from rdshare.core import priors as priors_mod
+    from rdshare.core import runs
 
     # Validate every input before any heavy import or sampling; nothing is written on bad input.
     dataset = ds_mod.load(args.data, replace=args.replace_data)
     prior_set = priors_mod.load(resolve_priors(args.priors))
     inputs_sha = hashlib.sha256((dataset.sha256 + prior_set.sha256).encode()).hexdigest()
     folder = run_folder(args, inputs_sha)
-    if folder.exists() and not args.force:
-        from rdshare.errors import RunExistsError
-
-        raise RunExistsError(f"{folder} already exists; choose another --out/--name or pass --force")
+    runs.check_target(folder, force=args.force)  # refuse before sampling, not after
 
     from rdshare.inference.fit import FitConfig, fit
 
@@ -115,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant,
     )
     config.validate()
-    print(f"rdshare: fitting {len(dataset.fitted)} evidence rows with {prior_set.path} (seed {args.seed})", file=sys.stderr)
+    print(
+        f"rdshare: fitting {len(dataset.fitted)} evidence rows with {prior_set.path} (seed {args.seed})",
+        file=sys.stderr,
+    )
     res = fit(dataset, prior_set, config=config)
     writers = []
     if not args.no_report:
@@ -133,8 +171,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"report:     {folder / 'report.html'}")
     if not res.verdict.passed:
         if args.allow_unconverged:
-            print("rdshare: WARNING: the fit did NOT pass the convergence gate; kept because of --allow-unconverged", file=sys.stderr)
+            print(
+                "rdshare: WARNING: the fit did NOT pass the convergence gate; kept because of --allow-unconverged",
+                file=sys.stderr,
+            )
             return 0
-        print("rdshare: the fit did NOT pass the convergence gate (exit 3); the run folder is marked not converged", file=sys.stderr)
+        print(
+            "rdshare: the fit did NOT pass the convergence gate (exit 3); the run folder is marked not converged",
+            file=sys.stderr,
+        )
         return EXIT_UNCONVERGED
     return 0

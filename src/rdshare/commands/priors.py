@@ -34,7 +34,13 @@ def register(sub, formatter) -> None:
         description="Print each prior: distribution, parameters, 5/50/95%% quantiles, rationale.",
         epilog="example:\n  rdshare priors show priors/epoch-2024.toml",
     )
-    s.add_argument("file", nargs="?", default=None, metavar="FILE", help="prior file or shipped name (default: default)")
+    s.add_argument(
+        "file",
+        nargs="?",
+        default=None,
+        metavar="FILE",
+        help="prior file or shipped name (default: default)",
+    )
     s.add_argument("--rationale", action="store_true", help="also print each rationale and source")
     s.set_defaults(func=run_show)
 
@@ -72,7 +78,9 @@ def prior_table(ps):
                 "q05": q[0],
                 "q50": q[1],
                 "q95": q[2],
-                "elicited from": "" if p.interval is None else f"{p.mass:.0%} in [{p.interval[0]:g}, {p.interval[1]:g}]",
+                "elicited from": ""
+                if p.interval is None
+                else f"{p.mass:.0%} in [{p.interval[0]:g}, {p.interval[1]:g}]",
                 "meaning": PARAMETERS[p.name][1],
             }
         )
@@ -90,9 +98,13 @@ def run_show(args: argparse.Namespace) -> int:
     if "use_when" in ps.meta:
         print(f"Use when: {ps.meta['use_when']}")
     print()
-    with pd.option_context("display.width", 250, "display.max_colwidth", 90, "display.float_format", "{:.3g}".format):
+    with pd.option_context(
+        "display.width", 250, "display.max_colwidth", 90, "display.float_format", "{:.3g}".format
+    ):
         print(prior_table(ps).to_string(index=False))
     if args.rationale:
         for p in ps:
-            print(f"\n{p.name}: {p.describe()}\n  rationale: {' '.join(p.rationale.split())}\n  source: {p.source}")
+            print(
+                f"\n{p.name}: {p.describe()}\n  rationale: {' '.join(p.rationale.split())}\n  source: {p.source}"
+            )
     return 0

@@ -45,11 +45,31 @@ def register(sub, formatter) -> None:
     add_data_options(p)
     add_priors_option(p)
     p.add_argument("--sims", type=positive_int, default=200, help="number of simulations")
-    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help="root seed; simulation i uses its i-th child seed")
-    p.add_argument("--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain in each fit")
-    p.add_argument("--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain in each fit")
+    p.add_argument(
+        "--seed",
+        type=seed_int,
+        default=DEFAULTS["seed"],
+        help="root seed; simulation i uses its i-th child seed",
+    )
+    p.add_argument(
+        "--draws",
+        type=positive_int,
+        default=DEFAULTS["draws"],
+        help="posterior draws per chain in each fit",
+    )
+    p.add_argument(
+        "--tune",
+        type=nonneg_int,
+        default=DEFAULTS["tune"],
+        help="tuning steps per chain in each fit",
+    )
     p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains per fit")
-    p.add_argument("--target-accept", type=float, default=DEFAULTS["target_accept"], help="NUTS target acceptance rate")
+    p.add_argument(
+        "--target-accept",
+        type=float,
+        default=DEFAULTS["target_accept"],
+        help="NUTS target acceptance rate",
+    )
     p.add_argument(
         "--thin",
         type=positive_int,
@@ -57,12 +77,37 @@ def register(sub, formatter) -> None:
         help="keep every THIN-th draw of each chain for the ranks (default: chains*draws/400, "
         "rounded up, so a fit that passes the gate gives about one effective draw per kept draw)",
     )
-    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate of the verdict over all quantities")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="family-wise error rate of the verdict over all quantities",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None, help="run on a local Dask cluster of N worker processes (1 thread each)")
-    where.add_argument("--scheduler", metavar="ADDRESS", default=None, help="run on an existing Dask cluster (e.g. tcp://host:8786)")
-    p.add_argument("--chunk", type=positive_int, default=None, help="simulations per Dask task (default: about 4 tasks per worker, at most 10)")
-    p.add_argument("--out", metavar="DIR", default=None, help="folder to create (default: outputs/sbc-<time>-s<seed>)")
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="run on a local Dask cluster of N worker processes (1 thread each)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on an existing Dask cluster (e.g. tcp://host:8786)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=None,
+        help="simulations per Dask task (default: about 4 tasks per worker, at most 10)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder to create (default: outputs/sbc-<time>-s<seed>)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.set_defaults(func=run)
 
@@ -85,13 +130,17 @@ class StderrProgress:
         left = elapsed / done * (total - done) if done else float("nan")
         gate = f", {failed} failed the convergence gate" if failed else ""
         eta = f", about {_clock(left)} left" if done < total else ""
-        print(f"rdshare sbc: {done}/{total} fits{gate}; {_clock(elapsed)} elapsed{eta}", file=self.stream, flush=True)
+        print(
+            f"rdshare sbc: {done}/{total} fits{gate}; {_clock(elapsed)} elapsed{eta}",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def _clock(seconds: float) -> str:
     if seconds != seconds:  # nan
         return "?"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
@@ -105,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         folder = Path(args.out)
     else:
-        folder = outputs_root() / (time.strftime("sbc-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}")
+        folder = outputs_root() / (
+            time.strftime("sbc-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}"
+        )
     if folder.exists() and not args.force:
         raise RunExistsError(f"{folder} already exists; choose another --out or pass --force")
     if args.workers is not None or args.scheduler is not None:
@@ -134,8 +185,10 @@ def run(args: argparse.Namespace) -> int:
     )
     config.validate()
     where = (
-        f"a local Dask cluster of {args.workers} workers" if args.workers is not None
-        else f"the Dask cluster at {args.scheduler}" if args.scheduler is not None
+        f"a local Dask cluster of {args.workers} workers"
+        if args.workers is not None
+        else f"the Dask cluster at {args.scheduler}"
+        if args.scheduler is not None
         else "this process"
     )
     print(
@@ -158,6 +211,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"wall time {_clock(res.info['wall_seconds'])}; folder: {folder}")
     if not res.passed:
-        print("rdshare: SBC FAILED: the model does not recover what it simulates (exit 3)", file=sys.stderr)
+        print(
+            "rdshare: SBC FAILED: the model does not recover what it simulates (exit 3)",
+            file=sys.stderr,
+        )
         return EXIT_UNCONVERGED
     return 0

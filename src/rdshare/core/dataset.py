@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rdshare.errors import InputError, Problem
+from rdshare.errors import InputError, Problem, read_input
 
 POSITIONS = ("leader", "follower")
 SCOPES = ("full", "pretraining", "posttraining")
@@ -138,7 +138,9 @@ def load(
     """
     paths = [Path(p) for p in extra]
     if replace and not paths:
-        raise InputError(Problem("<command line>", "needs at least one --data file", field="--replace-data"))
+        raise InputError(
+            Problem("<command line>", "needs at least one --data file", field="--replace-data")
+        )
     if not replace:
         paths = [shipped_path(), *paths]
     return read(paths)
@@ -146,11 +148,14 @@ def load(
 
 def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
     """Read and validate exactly these CSV files (rows concatenated in order)."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError(Problem("<command line>", "no data file given", field="--data"))
     problems: list[Problem] = []
     frames: list[pd.DataFrame] = []
     digest = hashlib.sha256()
     for path in paths:
-        frame, raw = _read_one(Path(path), problems)
+        frame, raw = _read_one(path, problems)
         if raw is not None:
             digest.update(raw)
         if frame is not None:
@@ -158,34 +163,31 @@ def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
     if frames:
         table = pd.concat(frames, ignore_index=True)
         _check_ids(table, problems)
+        _check_lab_spelling(table, problems)
     else:
         table = _empty_table()
     if problems:
         raise InputError(problems)
     if table["exclude"].eq("").sum() == 0:
         raise InputError(Problem(str(paths[-1]), "no row is left to fit (every row is excluded)"))
-    return Dataset(table=table, files=tuple(Path(p) for p in paths), sha256=digest.hexdigest())
+    return Dataset(table=table, files=tuple(paths), sha256=digest.hexdigest())
 
 
 def _empty_table() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in [*COLUMNS, "source_file", "source_line"]})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in [*COLUMNS, "source_file", "source_line"]}
+    )
 
 
 def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None, bytes | None]:
     name = str(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        problems.append(Problem(name, "file not found"))
+        raw = read_input(path, MAX_BYTES, "CSV file")
+    except InputError as exc:
+        problems.extend(exc.problems)
         return None, None
-    except IsADirectoryError:
-        problems.append(Problem(name, "is a folder, not a CSV file"))
-        return None, None
-    except OSError as exc:
-        problems.append(Problem(name, f"cannot be read ({exc.strerror})"))
-        return None, None
-    if len(raw) > MAX_BYTES:
-        problems.append(Problem(name, f"is {len(raw)} bytes; the limit is {MAX_BYTES}"))
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        problems.append(Problem(name, "is UTF-16 text; save it as UTF-8 (e.g. 'CSV UTF-8')"))
         return None, raw
     if b"\x00" in raw:
         problems.append(Problem(name, "contains NUL bytes: not a text CSV file"))
@@ -206,13 +208,18 @@ def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None,
     except csv.Error as exc:
         problems.append(Problem(name, f"is not valid CSV ({exc})", line=reader.line_num))
         return None, raw
+    if not rows[0] or all(not h.strip() for h in rows[0]):
+        problems.append(
+            Problem(name, "the first line must be the header row: " + ",".join(COLUMNS), line=1)
+        )
+        return None, raw
     header = [h.strip() for h in rows[0]]
     if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
         problems.append(
             Problem(name, "the header has one column: the file must be comma-separated", line=1)
         )
         return None, raw
-    missing = [c for c in COLUMNS if c not in header and c not in NUMERIC + ("note", "exclude")]
+    missing = [c for c in COLUMNS if c not in header and c not in (*NUMERIC, "note", "exclude")]
     unknown = [h for h in header if h not in COLUMNS]
     dup_cols = sorted({h for h in header if header.count(h) > 1})
     for col in missing:
@@ -265,7 +272,10 @@ def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None,
     return frame, raw
 
 
-def _validate_row(file: str, line: int, rec: dict[str, str], problems: list[Problem]) -> dict | None:
+def _validate_row(
+    file: str, line: int, rec: dict[str, str], problems: list[Problem]
+) -> dict | None:
+    """Check one record; append every problem found (not only the first) and return the row or None."""
     n_before = len(problems)
 
     def bad(field: str, message: str) -> None:
@@ -277,7 +287,7 @@ def _validate_row(file: str, line: int, rec: dict[str, str], problems: list[Prob
             bad(col, "is empty; " + COLUMNS[col])
     if not row.get("source"):
         bad("source", "is empty: every row needs the locator of where its figure was published")
-    if row["id"] and not _ID_RE.match(str(row["id"])):
+    if row["id"] and not _ID_RE.fullmatch(str(row["id"])):
         bad("id", f"{row['id']!r} is not a slug (lowercase letters, digits, hyphens; at most 64)")
     for col, allowed in (
         ("position", POSITIONS),
@@ -289,68 +299,89 @@ def _validate_row(file: str, line: int, rec: dict[str, str], problems: list[Prob
         if row[col] and row[col] not in allowed:
             bad(col, f"{row[col]!r} is not one of: " + ", ".join(allowed))
     if row["year"]:
-        try:
-            year = int(str(row["year"]))
-        except ValueError:
-            bad("year", f"{row['year']!r} is not a whole year")
+        text = str(row["year"])
+        if not (text.isascii() and text.isdigit()):
+            bad("year", f"{text!r} is not a whole year")
         else:
+            year = int(text)
             if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
                 bad("year", f"{year} is outside {YEAR_RANGE[0]}..{YEAR_RANGE[1]}")
             row["year"] = year
 
-    nums: dict[str, float] = {}
+    # Each number on its own: parsed, finite, in its range. `good` holds those that passed.
+    nums: dict[str, float] = {col: math.nan for col in NUMERIC}
+    good: set[str] = set()
     for col in NUMERIC:
         text = str(row[col])
         if text == "":
-            nums[col] = math.nan
             continue
-        try:
-            val = float(text.replace("_", ""))
-        except ValueError:
-            bad(col, f"{text!r} is not a number")
+        val = _parse_number(text)
+        if val is None:
+            hint = ""
+            if _parse_number(text.replace(",", ".")) is not None:
+                hint = f" (use a dot as the decimal mark: {text.replace(',', '.')})"
+            bad(col, f"{text!r} is not a number{hint}")
             continue
         if not math.isfinite(val):
             bad(col, f"{text!r} is not a finite number")
             continue
         nums[col] = val
+        if col in _SHARE_FIELDS and not 0.0 < val < 1.0:
+            bad(col, f"{val:g} is not a share in (0, 1)")
+        elif col == "interval_prob" and not 0.0 < val < 1.0:
+            bad(col, f"{val:g} is not a probability in (0, 1)")
+        elif col in ("final_amount", "total_amount", "amount_sd") and val <= 0:
+            bad(col, f"{val:g} must be > 0")
+        else:
+            good.add(col)
 
+    # What the kind needs, allows, and how its numbers relate.
     kind = row["kind"]
-    if kind in KIND_FIELDS and len(problems) == n_before:
+    if kind in KIND_FIELDS:
         required, allowed = KIND_FIELDS[kind]
         for col in required:
-            if math.isnan(nums.get(col, math.nan)):
+            if str(row[col]) == "":
                 bad(col, f"is required for kind '{kind}'")
         for col in NUMERIC:
-            if col not in allowed and not math.isnan(nums.get(col, math.nan)):
+            if col not in allowed and str(row[col]) != "":
                 bad(col, f"must be empty for kind '{kind}' (it uses: {', '.join(allowed)})")
-        for col in _SHARE_FIELDS:
-            v = nums.get(col, math.nan)
-            if not math.isnan(v) and not 0.0 < v < 1.0:
-                bad(col, f"{v:g} is not a share in (0, 1)")
-        p = nums.get("interval_prob", math.nan)
-        if not math.isnan(p) and not 0.0 < p < 1.0:
-            bad("interval_prob", f"{p:g} is not a probability in (0, 1)")
-        for col in ("final_amount", "total_amount", "amount_sd"):
-            v = nums.get(col, math.nan)
-            if not math.isnan(v) and v <= 0:
-                bad(col, f"{v:g} must be > 0")
-        if len(problems) == n_before:
-            lo, hi, val = nums["low"], nums["high"], nums["value"]
-            if kind in ("interval", "point_interval") and not lo < hi:
-                bad("low", f"low {lo:g} must be below high {hi:g}")
-            if kind == "point_interval" and lo < hi and not lo < val < hi:
-                bad("value", f"{val:g} is not inside its interval ({lo:g}, {hi:g})")
-            fin, tot = nums["final_amount"], nums["total_amount"]
-            if kind == "pair" and not fin < tot:
+        lo, hi, val = nums["low"], nums["high"], nums["value"]
+        if kind in ("interval", "point_interval") and {"low", "high"} <= good and not lo < hi:
+            bad("low", f"low {lo:g} must be below high {hi:g}")
+        if (
+            kind == "point_interval"
+            and {"low", "high", "value"} <= good
+            and lo < hi
+            and not lo < val < hi
+        ):
+            bad("value", f"{val:g} is not inside its interval ({lo:g}, {hi:g})")
+        fin, tot = nums["final_amount"], nums["total_amount"]
+        if kind == "pair" and {"final_amount", "total_amount"} <= good:
+            if not fin < tot:
                 bad("final_amount", f"final {fin:g} must be below total {tot:g}")
-        if kind in ("interval", "point_interval") and math.isnan(nums.get("interval_prob", 0.0)):
+            elif not fin / tot > 0.0:
+                bad(
+                    "final_amount",
+                    f"final {fin:g} is too small against total {tot:g} to give a share",
+                )
+        if kind in ("interval", "point_interval") and str(row["interval_prob"]) == "":
             nums["interval_prob"] = DEFAULT_INTERVAL_PROB
-        if kind == "pair" and math.isnan(nums.get("amount_sd", 0.0)):
+        if kind == "pair" and str(row["amount_sd"]) == "":
             nums["amount_sd"] = DEFAULT_AMOUNT_SD
     if len(problems) > n_before:
         return None
     row.update(nums)
     return row
+
+
+def _parse_number(text: str) -> float | None:
+    """A plain decimal or scientific number (``0.82``, ``1.2e9``, ``1_000``); None if it is not one."""
+    if not text.isascii():
+        return None
+    try:
+        return float(text.replace("_", ""))
+    except ValueError:
+        return None
 
 
 def _check_ids(table: pd.DataFrame, problems: list[Problem]) -> None:
@@ -363,6 +394,26 @@ def _check_ids(table: pd.DataFrame, problems: list[Problem]) -> None:
             )
         else:
             seen[rid] = (f, ln)
+
+
+def _check_lab_spelling(table: pd.DataFrame, problems: list[Problem]) -> None:
+    """Rows of one lab must share one spelling: 'OpenAI' and 'openai ' would split its lab effect."""
+    first: dict[str, tuple[str, str, int]] = {}
+    for lab, f, ln in zip(table["lab"], table["source_file"], table["source_line"], strict=True):
+        key = " ".join(str(lab).split()).casefold()
+        if key not in first:
+            first[key] = (lab, f, ln)
+        elif first[key][0] != lab:
+            spelling, f0, ln0 = first[key]
+            problems.append(
+                Problem(
+                    f,
+                    f"{lab!r} is spelled differently from {spelling!r} ({f0}, line {ln0}); "
+                    "rows of one lab must use one spelling",
+                    ln,
+                    "lab",
+                )
+            )
 
 
 # --- what each row implies ---------------------------------------------------------------------------

@@ -20,10 +20,11 @@ Nothing in a prior file is imported or evaluated: names are looked up in fixed t
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import re
-import tomllib
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,9 +32,11 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, stats
 
-from rdshare.errors import InputError, Problem
+from rdshare.errors import InputError, Problem, parse_toml, read_input
 
 DEFAULT_MASS = 0.9
+#: Largest prior file accepted, in bytes.
+MAX_BYTES = 1024 * 1024
 
 #: distribution -> (parameter names in order, support). support: "real", "positive" or "unit".
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -134,7 +137,12 @@ class PriorSet:
             "sha256": self.sha256,
             "meta": dict(self.meta),
             "priors": {
-                p.name: {"dist": p.dist, "params": p.params, "rationale": p.rationale, "source": p.source}
+                p.name: {
+                    "dist": p.dist,
+                    "params": p.params,
+                    "rationale": p.rationale,
+                    "source": p.source,
+                }
                 for p in self
             },
         }
@@ -185,11 +193,62 @@ def elicit(
 
     Equal-tailed quantile matching (see the module docstring). Raises ``ValueError`` with a message
     saying what is allowed when the interval does not fit the family.
+
+    Parameters
+    ----------
+    dist : str
+        A name from :data:`DISTRIBUTIONS`.
+    low, high : float
+        The interval, ``low < high``.
+    mass : float
+        Probability the interval holds, in (0, 1).
+    nu : float, optional
+        Degrees of freedom of a ``student_t`` (default 4); not elicited.
+
+    Examples
+    --------
+    >>> p = elicit("beta", 0.6, 0.95, 0.9)
+    >>> round(_scipy("beta", p).cdf(0.95) - _scipy("beta", p).cdf(0.6), 6)
+    0.9
     """
+    if dist not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {dist!r}")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"interval [{low:g}, {high:g}] must hold two finite numbers")
     if not 0.0 < mass < 1.0:
         raise ValueError(f"mass {mass:g} must be in (0, 1)")
     if not low < high:
         raise ValueError(f"interval low {low:g} must be below high {high:g}")
+    if nu is not None and not (math.isfinite(nu) and nu > 0):
+        raise ValueError(f"nu {nu:g} must be a finite number > 0")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            params = _elicit(dist, low, high, mass, nu)
+        params = {k: float(v) for k, v in params.items()}
+        ok = bool(params) and not _param_problems(dist, params)
+        if ok:  # the promise, checked on the probability scale: mass inside, equal tails outside
+            d = _scipy(dist, params)
+            tails = (float(d.cdf(low)), float(d.sf(high)))
+            want = (
+                (0.0, 1.0 - mass)
+                if dist in ("halfnormal", "exponential")
+                else ((1.0 - mass) / 2,) * 2
+            )
+            ok = all(
+                math.isfinite(t) and abs(t - w) <= 1e-6 for t, w in zip(tails, want, strict=True)
+            )
+    except (OverflowError, ZeroDivisionError, FloatingPointError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"no {dist} distribution puts {mass:.0%} of its mass in [{low:g}, {high:g}] "
+            "within floating-point range; choose another family or interval"
+        )
+    return params
+
+
+def _elicit(dist: str, low: float, high: float, mass: float, nu: float | None) -> dict[str, float]:
     q_lo, q_hi = (1.0 - mass) / 2.0, (1.0 + mass) / 2.0
     z = stats.norm.ppf(q_hi)
     match dist:
@@ -220,25 +279,27 @@ def elicit(
             if low <= 0:
                 raise ValueError("a gamma interval needs 0 < low < high")
             return _match_two(
-                lambda la, lb: stats.gamma(a=math.exp(la), scale=1.0 / math.exp(lb)),
+                lambda a, b: stats.gamma(a=a, scale=1.0 / b),
                 low,
                 high,
                 q_lo,
                 q_hi,
                 start=_gamma_start(low, high, z),
                 names=("alpha", "beta"),
+                scale=_log,
             )
         case "beta":
             if not 0.0 < low < high < 1.0:
                 raise ValueError("a beta interval needs 0 < low < high < 1")
             return _match_two(
-                lambda la, lb: stats.beta(math.exp(la), math.exp(lb)),
+                lambda a, b: stats.beta(a, b),
                 low,
                 high,
                 q_lo,
                 q_hi,
                 start=_beta_start(low, high, z),
                 names=("alpha", "beta"),
+                scale=_logit,
             )
     raise ValueError(f"unknown distribution {dist!r}")
 
@@ -246,9 +307,9 @@ def elicit(
 def _gamma_start(low, high, z):
     # lognormal moment match as the starting point
     mu, s = (math.log(low) + math.log(high)) / 2, (math.log(high) - math.log(low)) / (2 * z)
-    alpha = 1.0 / max(math.expm1(s * s), 1e-6)
-    mean = math.exp(mu + s * s / 2)
-    return math.log(alpha), math.log(alpha / mean)
+    alpha = 1.0 / max(math.expm1(min(s * s, 700.0)), 1e-6)
+    log_mean = mu + s * s / 2
+    return math.log(alpha), math.log(alpha) - log_mean
 
 
 def _beta_start(low, high, z):
@@ -258,19 +319,46 @@ def _beta_start(low, high, z):
     return math.log(m * k), math.log((1 - m) * k)
 
 
-def _match_two(make, low, high, q_lo, q_hi, start, names):
-    def resid(x):
-        d = make(*x)
-        return [d.ppf(q_lo) - low, d.ppf(q_hi) - high]
+def _match_two(make, low, high, q_lo, q_hi, start, names, scale):
+    """Solve two log-parameters so the family's ``q_lo``/``q_hi`` quantiles are ``low``/``high``.
 
-    sol = optimize.least_squares(resid, x0=np.asarray(start), xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    err = np.abs(resid(sol.x))
-    if not np.all(np.isfinite(err)) or err.max() > 1e-6 * max(1.0, abs(high - low)):
-        raise ValueError(
-            f"no distribution of this family puts {q_hi - q_lo:.0%} of its mass in "
-            f"[{low:g}, {high:g}] with equal tails; choose another family or interval"
-        )
-    return {n: float(math.exp(v)) for n, v in zip(names, sol.x, strict=True)}
+    Residuals are measured on ``scale`` (log for positive families, logit for the unit interval) so
+    narrow intervals near 0 are matched as accurately as wide ones. A few starting points are tried;
+    :func:`elicit` then checks the mass on the probability scale.
+    """
+    target = scale(np.array([low, high]))
+    probs = np.array([q_lo, q_hi])
+
+    def resid(x):
+        q = np.asarray(make(*np.exp(np.clip(x, -700.0, 700.0))).ppf(probs), dtype=float)
+        return scale(q) - target
+
+    starts = [np.asarray(start, dtype=float)]
+    starts += [np.log(ab) for ab in ((1.0, 1.0), (0.3, 0.3), (3.0, 1.0), (1.0, 3.0), (30.0, 30.0))]
+    for x0 in starts:
+        if not np.all(np.isfinite(x0)) or not np.all(np.isfinite(resid(x0))):
+            continue
+        try:
+            sol = optimize.least_squares(
+                resid, x0=x0, xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=200
+            )
+        except ValueError:  # the residuals left floating-point range on the way
+            continue
+        if np.all(np.isfinite(sol.x)) and np.max(np.abs(resid(sol.x))) <= 1e-9:
+            return {n: float(math.exp(v)) for n, v in zip(names, sol.x, strict=True)}
+    raise ValueError(
+        f"no distribution of this family puts {q_hi - q_lo:.0%} of its mass in "
+        f"[{low:g}, {high:g}] with equal tails; choose another family or interval"
+    )
+
+
+def _log(x):
+    return np.log(x)
+
+
+def _logit(x):
+    x = np.asarray(x, dtype=float)
+    return np.log(x) - np.log1p(-x)
 
 
 def _support_ok(dist: str, params: dict[str, float], need: str) -> bool:
@@ -289,28 +377,38 @@ _SUPPORT_WORDS = {
 
 
 def _line_of(text: str, table: str | None, key: str | None) -> int | None:
-    """Best-effort line of a key inside a TOML table (1-based), for messages."""
-    lines = text.splitlines()
-    start = 0
-    if table is not None:
-        pat = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
-        for i, ln in enumerate(lines):
-            if pat.match(ln):
-                start = i
-                if key is None:
-                    return i + 1
-                break
-        else:
+    """Best-effort 1-based line of ``key`` inside ``[table]`` (or of the table itself), for messages.
+
+    A key that is not written out falls back to its table's line; a table written as a key of its
+    parent (``[priors]`` then ``discount = {...}``) is found there.
+    """
+    lines = text.split("\n")
+    if table is None:
+        if key is None:
             return None
-    if key is None:
+        kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*[=.]")
+        for i, ln in enumerate(lines):
+            if ln.lstrip().startswith("["):
+                break
+            if kpat.match(ln):
+                return i + 1
         return None
+    pat = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table.split("."))) + r"\s*\]")
+    start = next((i for i, ln in enumerate(lines) if pat.match(ln)), None)
+    if start is None:
+        if "." not in table:
+            return _line_of(text, None, table)
+        parent, last = table.rsplit(".", 1)
+        return _line_of(text, parent, last)
+    if key is None:
+        return start + 1
     kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-    for i in range(start, len(lines)):
-        if i > start and table is not None and lines[i].lstrip().startswith("["):
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
             break
         if kpat.match(lines[i]):
             return i + 1
-    return None
+    return start + 1
 
 
 def load(path: str | Path | None = None) -> PriorSet:
@@ -319,34 +417,21 @@ def load(path: str | Path | None = None) -> PriorSet:
     Every problem is collected before one :class:`InputError` is raised.
     """
     path = default_path() if path is None else Path(path)
-    name = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(Problem(name, "file not found")) from None
-    except IsADirectoryError:
-        raise InputError(Problem(name, "is a folder, not a TOML file")) from None
-    except OSError as exc:
-        raise InputError(Problem(name, f"cannot be read ({exc.strerror})")) from None
-    try:
-        text = raw.decode("utf-8-sig")
-        doc = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise InputError(Problem(name, "is not UTF-8 text")) from None
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = getattr(exc, "msg", str(exc))
-        raise InputError(Problem(name, f"is not valid TOML: {msg}", line=line)) from None
+    raw = read_input(path, MAX_BYTES, "TOML file")
+    text, doc = parse_toml(raw, str(path))
     return parse(doc, text=text, path=path, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def parse(doc: dict, *, text: str = "", path: Path | str = "<priors>", sha256: str = "") -> PriorSet:
+def parse(
+    doc: dict, *, text: str = "", path: Path | str = "<priors>", sha256: str = ""
+) -> PriorSet:
     """Validate a parsed TOML document into a :class:`PriorSet`."""
     name = str(path)
     problems: list[Problem] = []
 
     def bad(message, table=None, key=None):
-        problems.append(Problem(name, message, line=_line_of(text, table, key), field=key or table))
+        field = ".".join(k for k in (table, key) if k) or None
+        problems.append(Problem(name, message, line=_line_of(text, table, key), field=field))
 
     for k in doc:
         if k not in _TOP_KEYS:
@@ -379,7 +464,10 @@ def parse(doc: dict, *, text: str = "", path: Path | str = "<priors>", sha256: s
             out[pname] = prior
     for pname in PARAMETERS:
         if pname not in pri:
-            bad(f"no prior for '{pname}' ({PARAMETERS[pname][1]}); add a [priors.{pname}] table")
+            bad(
+                f"no prior for '{pname}' ({PARAMETERS[pname][1]}); add a [priors.{pname}] table",
+                table=f"priors.{pname}",
+            )
     if problems:
         raise InputError(problems)
     ordered = {k: out[k] for k in PARAMETERS}
@@ -389,9 +477,13 @@ def parse(doc: dict, *, text: str = "", path: Path | str = "<priors>", sha256: s
 
 
 def _num(v) -> float | None:
+    """A TOML number as float (an integer too large for a float becomes +-inf); None if not a number."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:
@@ -404,10 +496,12 @@ def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:
 
     dist = spec.get("dist")
     if not isinstance(dist, str) or dist not in DISTRIBUTIONS:
-        fail(
-            f"{dist!r} is not a known distribution (allowed: {', '.join(DISTRIBUTIONS)})",
-            "dist",
-        )
+        hint = ""
+        if isinstance(dist, str):
+            close = difflib.get_close_matches(dist.strip().lower(), DISTRIBUTIONS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        what = "no dist given" if dist is None else f"{dist!r} is not a known distribution"
+        fail(f"{what} (allowed: {', '.join(DISTRIBUTIONS)}){hint}", "dist")
         return None
     pnames, _support = DISTRIBUTIONS[dist]
     allowed = _PRIOR_KEYS | set(pnames)
@@ -435,15 +529,23 @@ def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:
         ):
             fail("must be a list of two numbers, e.g. interval = [0.6, 0.95]", "interval")
             return None
-        if _num(mass) is None:
-            fail("must be a number in (0, 1)", "mass")
-            return None
         lo, hi = (_num(x) for x in interval)
-        nu = _num(given.get("nu")) if "nu" in given else None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            fail(f"[{lo:g}, {hi:g}] must hold two finite numbers", "interval")
+        m = _num(mass)
+        if m is None or not 0.0 < m < 1.0:
+            fail(f"{mass!r} must be a number in (0, 1)", "mass")
+        nu = None
+        if "nu" in given:
+            nu = _num(given["nu"])
+            if nu is None or not math.isfinite(nu) or nu <= 0:
+                fail(f"{given['nu']!r} must be a finite number > 0", "nu")
+        if not ok:
+            return None
         try:
-            params = elicit(dist, lo, hi, float(mass), nu=nu)
+            params = elicit(dist, lo, hi, m, nu=nu)
         except ValueError as exc:
-            fail(str(exc), "interval" if "mass" not in str(exc) else "mass")
+            fail(str(exc), "interval")
             return None
         iv = (lo, hi)
     else:

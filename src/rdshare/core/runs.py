@@ -37,7 +37,7 @@ def sha256_file(path: Path) -> str:
 
 def check_run_name(name: str) -> str:
     """A run id given on the command line: a plain name that cannot leave the outputs folder."""
-    if not _NAME_RE.match(name) or name in (".", "..") or ".." in name:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
         raise RunFolderError(
             Problem(
                 "<command line>",
@@ -54,37 +54,82 @@ def default_run_name(seed: int, inputs_sha: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-s{seed}-{inputs_sha[:8]}"
 
 
+def check_target(final: Path, *, force: bool = False) -> None:
+    """Refuse a run folder path that cannot or must not be written, before any work is done.
+
+    An existing ``final`` raises :class:`RunExistsError` unless ``force``; even with ``force`` only an
+    rdshare run folder (one with a manifest) or an empty folder is replaced, never a file or a folder
+    holding anything else (``--out . --force`` must not delete the working directory). A path whose
+    parent is a file is a :class:`RunFolderError`.
+    """
+    final = Path(final)
+    for parent in final.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunFolderError(
+                    Problem(str(final), f"cannot be created: {parent} is a file, not a folder")
+                )
+            break
+    if not (final.exists() or final.is_symlink()):
+        return
+    if not force:
+        raise RunExistsError(
+            f"{final} already exists; choose another --out/--name or pass --force to replace it"
+        )
+    if final.is_symlink() or not final.is_dir():
+        raise RunExistsError(f"{final} exists and is not a folder; not replaced, even with --force")
+    if not (final / MANIFEST).is_file() and any(final.iterdir()):
+        raise RunExistsError(
+            f"{final} is not an rdshare run folder (no {MANIFEST}); not replaced, even with --force"
+        )
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder tree, finishing even if a second Ctrl-C arrives meanwhile."""
+    while True:
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 @contextlib.contextmanager
 def staged_folder(final: Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder; on success move it to ``final`` atomically.
 
     On any exception (KeyboardInterrupt included) the temporary folder is removed and ``final`` is left
-    as it was. An existing ``final`` raises :class:`RunExistsError` unless ``force``; with ``force`` it is
-    replaced only after the new folder is complete.
+    as it was. An existing ``final`` raises :class:`RunExistsError` unless ``force`` (see
+    :func:`check_target`); with ``force`` it is replaced only after the new folder is complete.
     """
     final = Path(final)
-    if final.exists() and not force:
-        raise RunExistsError(
-            f"{final} already exists; choose another --out/--name or pass --force to replace it"
-        )
-    final.parent.mkdir(parents=True, exist_ok=True)
+    check_target(final, force=force)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise RunFolderError(
+            Problem(str(final), f"cannot be created ({exc.strerror or exc})")
+        ) from None
     try:
         yield tmp
         if final.exists():
             if not force:
-                raise RunExistsError(f"{final} appeared while the run was being written; not replaced")
+                raise RunExistsError(
+                    f"{final} appeared while the run was being written; not replaced"
+                )
+            check_target(final, force=True)
             old = final.parent / f".old-{final.name}-{os.getpid()}"
             os.replace(final, old)
             os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             os.replace(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
         raise
 
 
@@ -109,19 +154,31 @@ def read_manifest(folder: Path) -> dict:
     """The manifest of a run folder, or a :class:`RunFolderError` saying what is wrong."""
     folder = Path(folder)
     mpath = folder / MANIFEST
-    if not folder.is_dir():
+    if not folder.exists():
         raise RunFolderError(Problem(str(folder), "is not a run folder (no such folder)"))
+    if not folder.is_dir():
+        raise RunFolderError(Problem(str(folder), "is a file, not a run folder"))
     if not mpath.is_file():
         raise RunFolderError(
             Problem(str(mpath), "missing: this is not a complete rdshare run folder")
         )
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RunFolderError(Problem(str(mpath), f"is not valid JSON ({exc})")) from None
+    except OSError as exc:
+        raise RunFolderError(Problem(str(mpath), f"cannot be read ({exc.strerror})")) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise RunFolderError(Problem(str(mpath), "has no 'files' table", field="files"))
     return manifest
+
+
+def _safe_relative(rel: object) -> bool:
+    """A manifest entry must name a file inside the run folder."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return False
+    parts = Path(rel).parts
+    return not Path(rel).is_absolute() and ".." not in parts
 
 
 def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
@@ -148,10 +205,23 @@ def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
         if rel not in files:
             problems.append(Problem(str(folder / rel), "missing from the run's manifest"))
     for rel, digest in files.items():
+        if not _safe_relative(rel):
+            problems.append(
+                Problem(
+                    str(folder / MANIFEST), f"lists {rel!r}, which is not inside the run folder"
+                )
+            )
+            continue
         p = folder / rel
         if not p.is_file():
             problems.append(Problem(str(p), "listed in the manifest but missing"))
-        elif sha256_file(p) != digest:
+            continue
+        try:
+            actual = sha256_file(p)
+        except OSError as exc:
+            problems.append(Problem(str(p), f"cannot be read ({exc.strerror})"))
+            continue
+        if actual != digest:
             problems.append(
                 Problem(str(p), "was changed after the run was written (sha256 does not match)")
             )

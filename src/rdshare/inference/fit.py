@@ -6,7 +6,10 @@ The returned :class:`~rdshare.inference.results.FitResult` holds an ArviZ DataTr
 
 Sampling uses nutpie on a model compiled once per process and structure: refits that only change data
 (simulation-based calibration, changed observations) reuse the compiled sampler through
-``CompiledModel.with_data``.
+``CompiledModel.with_data``. Across processes the compiled sampler comes from rdshare's disk cache
+(:mod:`rdshare.inference.compile_cache`), and the prior, predictive and log-density groups are computed
+in numpy (:mod:`rdshare.inference.fast_predictive`; ``predictive_engine="pymc"`` uses PyMC's functions).
+See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from rdshare.inference.results import FitResult, summarise, versions
 from rdshare.inference_defaults import DEFAULTS
 
 import nutpie  # noqa: E402  (after model_mod configured PyTensor)
-import pymc as pm  # noqa: E402
 
+PREDICTIVE_ENGINES = ("numpy", "pymc")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class FitConfig:
     lab_effects: str = "centred"
     adaptation: str = "low_rank"
     predictive: bool = True
+    #: "numpy" (rdshare.inference.fast_predictive, about 0.1 s) or "pymc" (PyMC's functions, about 9 s).
+    predictive_engine: str = "numpy"
 
     def validate(self) -> None:
         from rdshare.errors import InputError, Problem
@@ -67,6 +72,8 @@ class FitConfig:
             problems.append(Problem("<command line>", f"{self.lab_effects!r} is not one of {', '.join(model_mod.LAB_EFFECTS)}", field="--lab-effects"))
         if self.adaptation not in ("diag", "low_rank"):
             problems.append(Problem("<command line>", f"{self.adaptation!r} is not one of diag, low_rank", field="--adaptation"))
+        if self.predictive_engine not in PREDICTIVE_ENGINES:
+            problems.append(Problem("<command line>", f"{self.predictive_engine!r} is not one of {', '.join(PREDICTIVE_ENGINES)}", field="predictive_engine"))
         if self.variant not in model_mod.VARIANTS:
             problems.append(Problem("<command line>", f"{self.variant!r} is not one of {', '.join(model_mod.VARIANTS)}", field="--variant"))
         if problems:
@@ -93,19 +100,45 @@ def structure_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _compile_logger(message: str) -> None:
+    import logging
+
+    logging.getLogger("rdshare.compile").info(message)
+
+
+def compiled_sampler(
+    design: design_mod.Design,
+    priors: PriorSet,
+    variant: str = "full",
+    lab_effects: str = "centred",
+    *,
+    model=None,
+):
+    """The compiled nutpie model for this structure, with this design's data swapped in.
+
+    Compiled once per process and structure (``_COMPILED``); across processes it is loaded from the disk
+    cache of :mod:`rdshare.inference.compile_cache` (``RDSHARE_CACHE_DIR``, ``RDSHARE_NO_CACHE=1``).
+    """
+    from rdshare.inference import compile_cache
+
+    key = structure_key(design, priors, variant, lab_effects)
+    if key not in _COMPILED:
+        if model is None:
+            model = model_mod.build(design, priors, variant, lab_effects)
+        _COMPILED[key] = compile_cache.load_or_compile(model, key, log=_compile_logger)
+    return compile_cache.with_data(_COMPILED[key], model_mod.data_values(design))
+
+
 def compiled_model(
     design: design_mod.Design, priors: PriorSet, variant: str = "full", lab_effects: str = "centred"
 ):
     """(pymc model, compiled nutpie model) for this structure, compiled once per process.
 
-    A cached compiled model is returned with this design's data swapped in.
+    A cached compiled model is returned with this design's data swapped in. Callers that do not need
+    the PyMC model should use :func:`compiled_sampler` (it skips building the model on a cache hit).
     """
-    key = structure_key(design, priors, variant, lab_effects)
     model = model_mod.build(design, priors, variant, lab_effects)
-    if key not in _COMPILED:
-        _COMPILED[key] = nutpie.compile_pymc_model(model)
-    compiled = _COMPILED[key].with_data(**model_mod.data_values(design))
-    return model, compiled
+    return model, compiled_sampler(design, priors, variant, lab_effects, model=model)
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -209,7 +242,7 @@ def fit(
     timings["inputs"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    model, compiled = compiled_model(design, prior_set, config.variant, config.lab_effects)
+    compiled = compiled_sampler(design, prior_set, config.variant, config.lab_effects)
     timings["compile"] = time.perf_counter() - t
 
     s_sample, s_new, s_prior, s_prior_new, s_ppc = _seeds(config.seed, 5)
@@ -220,17 +253,7 @@ def fit(
     t = time.perf_counter()
     add_new_lab(tree["posterior"], s_new)
     if config.predictive:
-        prior = pm.sample_prior_predictive(draws=config.prior_draws, model=model, random_seed=s_prior)
-        add_new_lab(prior["prior"], s_prior_new)
-        for name in ("prior", "prior_predictive", "observed_data", "constant_data"):
-            if name in prior.children:
-                tree[name] = prior[name]
-        ppc = pm.sample_posterior_predictive(
-            tree, model=model, random_seed=s_ppc, progressbar=False
-        )
-        tree["posterior_predictive"] = ppc["posterior_predictive"]
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
-        pm.stats.compute_log_prior(tree, model=model, progressbar=False)
+        add_predictive(tree, design, prior_set, config, seeds=(s_prior, s_prior_new, s_ppc))
     timings["predictive"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -259,6 +282,44 @@ def fit(
         design=design,
         timings=timings,
     )
+
+
+def add_predictive(
+    tree, design: design_mod.Design, priors: PriorSet, config: FitConfig, seeds: tuple[int, int, int]
+) -> None:
+    """Add prior, prior_predictive, observed_data, constant_data, posterior_predictive,
+    log_likelihood and log_prior to ``tree`` (in place), with ``config.predictive_engine``.
+
+    ``seeds``: (prior draws, the prior's ``f_new_lab``, posterior predictive).
+    """
+    s_prior, s_prior_new, s_ppc = seeds
+    if config.predictive_engine == "pymc":
+        import pymc as pm
+
+        model = model_mod.build(design, priors, config.variant, config.lab_effects)
+        prior = pm.sample_prior_predictive(draws=config.prior_draws, model=model, random_seed=s_prior)
+        add_new_lab(prior["prior"], s_prior_new)
+        for name in ("prior", "prior_predictive", "observed_data", "constant_data"):
+            if name in prior.children:
+                tree[name] = prior[name]
+        ppc = pm.sample_posterior_predictive(tree, model=model, random_seed=s_ppc, progressbar=False)
+        tree["posterior_predictive"] = ppc["posterior_predictive"]
+        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+        pm.stats.compute_log_prior(tree, model=model, progressbar=False)
+        return
+    from rdshare.inference import fast_predictive as fp
+
+    groups = fp.prior_groups(
+        design, priors, config.variant, config.lab_effects, config.prior_draws, s_prior
+    )
+    for name, ds in groups.items():
+        tree[name] = ds
+    add_new_lab(tree["prior"], s_prior_new)
+    post = fp.posterior_groups(
+        tree["posterior"].ds, design, priors, config.variant, config.lab_effects, s_ppc
+    )
+    for name, ds in post.items():
+        tree[name] = ds
 
 
 def gate_variables(variant: str) -> list[str]:

@@ -349,17 +349,45 @@ class SBCConfig:
         for name, lo in (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                problems.append(Problem("<command line>", f"{v!r} must be a whole number >= {lo}", field=f"--{name}"))
+                problems.append(
+                    Problem(
+                        "<command line>", f"{v!r} must be a whole number >= {lo}", field=f"--{name}"
+                    )
+                )
         if self.thin is not None and (not isinstance(self.thin, int) or self.thin < 1):
-            problems.append(Problem("<command line>", f"{self.thin!r} must be a whole number >= 1", field="--thin"))
+            problems.append(
+                Problem(
+                    "<command line>", f"{self.thin!r} must be a whole number >= 1", field="--thin"
+                )
+            )
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            problems.append(Problem("<command line>", f"{self.seed!r} must be a whole number in [0, 2**32)", field="--seed"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.seed!r} must be a whole number in [0, 2**32)",
+                    field="--seed",
+                )
+            )
         if not 0.0 < self.alpha < 1.0:
-            problems.append(Problem("<command line>", f"{self.alpha!r} must be in (0, 1)", field="--alpha"))
+            problems.append(
+                Problem("<command line>", f"{self.alpha!r} must be in (0, 1)", field="--alpha")
+            )
         if not 0.5 <= self.target_accept < 1.0:
-            problems.append(Problem("<command line>", f"{self.target_accept!r} must be in [0.5, 1)", field="--target-accept"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.target_accept!r} must be in [0.5, 1)",
+                    field="--target-accept",
+                )
+            )
         if not problems and self.kept_draws < 2:
-            problems.append(Problem("<command line>", "thinning leaves fewer than 2 draws; lower --thin", field="--thin"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    "thinning leaves fewer than 2 draws; lower --thin",
+                    field="--thin",
+                )
+            )
         if problems:
             raise InputError(problems)
 
@@ -382,9 +410,7 @@ def sim_seeds(seed: int, sims: int) -> list[np.random.SeedSequence]:
 
 def _children(ss: np.random.SeedSequence) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     """(simulation stream, sampler stream) of one simulation, independent of how often it is run."""
-    return tuple(
-        np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, j)) for j in (0, 1)
-    )
+    return tuple(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, j)) for j in (0, 1))
 
 
 def _fit_config(cfg: SBCConfig, cores: int):
@@ -621,7 +647,9 @@ class SBCResult:
             lines.append(f"all {n} fits passed the convergence gate")
         return "\n".join(lines)
 
-    def save(self, folder: str | Path, *, force: bool = False, command: list[str] | None = None) -> Path:
+    def save(
+        self, folder: str | Path, *, force: bool = False, command: list[str] | None = None
+    ) -> Path:
         """Write sbc.csv, verdict.json, plots/ and manifest.json into a new folder (atomically)."""
         import sys
 
@@ -630,7 +658,9 @@ class SBCResult:
 
         folder = Path(folder)
         with runs.staged_folder(folder, force=force) as tmp:
-            self.table.to_csv(tmp / "sbc.csv", index=False, float_format="%.8g", lineterminator="\n")
+            self.table.to_csv(
+                tmp / "sbc.csv", index=False, float_format="%.8g", lineterminator="\n"
+            )
             runs.write_json(tmp / "verdict.json", self.to_dict())
             (tmp / "plots").mkdir()
             save_plots(self.verdicts, tmp / "plots")
@@ -759,8 +789,12 @@ def plot_ecdf_diff(ax, v: QuantityVerdict) -> None:
     d = np.concatenate(([0.0], v.ecdf - v.z, [0.0]))
     lo = np.concatenate(([0.0], v.lower - v.z, [0.0]))
     hi = np.concatenate(([0.0], v.upper - v.z, [0.0]))
-    ax.fill_between(z, lo, hi, step="post", color="0.85", label=f"{v.band_prob:.2%} simultaneous band")
-    ax.step(z, d, where="post", color="C0" if v.passed else "C3", lw=1.5, label="rank ECDF - uniform")
+    ax.fill_between(
+        z, lo, hi, step="post", color="0.85", label=f"{v.band_prob:.2%} simultaneous band"
+    )
+    ax.step(
+        z, d, where="post", color="C0" if v.passed else "C3", lw=1.5, label="rank ECDF - uniform"
+    )
     ax.axhline(0.0, color="0.4", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_title(f"{v.name}: {'ok' if v.passed else 'FAIL'} (p={v.p_value:.2g})", fontsize=9)

@@ -62,7 +62,7 @@ __all__ = [
     "write_report_into",
 ]
 
-#: Width ratio (posterior 90% width / prior 90% width) above which a quantity is "mostly prior".
+#: Width ratio (posterior 90% width / prior 90% width) from which a quantity is "mostly prior".
 MOSTLY_PRIOR_MIN = 0.8
 #: Width ratio at or below which a quantity is "learned from the data".
 LEARNED_MAX = 0.5
@@ -252,11 +252,15 @@ class Learning:
     @property
     def reading(self) -> str:
         """The plain-words flag (thresholds :data:`MOSTLY_PRIOR_MIN`, :data:`LEARNED_MAX`,
-        :data:`SHIFT_NOTABLE`)."""
-        ratio, moved = self.width_ratio, abs(self.shift) >= SHIFT_NOTABLE
-        if ratio > MOSTLY_PRIOR_MIN:
+        :data:`SHIFT_NOTABLE`), applied to the ratio and shift rounded to two decimals as the report
+        shows them, so a reader never sees "0.80" next to "partly learned"."""
+        ratio, shift = round(self.width_ratio, 2), round(self.shift, 2)
+        moved = abs(shift) >= SHIFT_NOTABLE
+        if ratio >= MOSTLY_PRIOR_MIN:
             if moved:
-                return "shifted, not narrowed: the data moved it but its spread is still the prior's"
+                return (
+                    "shifted, not narrowed: the data moved it but its spread is still the prior's"
+                )
             return "mostly prior: the data barely moved it"
         if ratio > LEARNED_MAX:
             return "partly learned: the data narrowed it somewhat"
@@ -273,7 +277,9 @@ def _prior_draws(tree, priors, name: str) -> np.ndarray | None:
     return prior.sample(4000, np.random.default_rng(0))
 
 
-def data_taught(tree, summary: pd.DataFrame, priors, names: Sequence[str] = TAUGHT) -> list[Learning]:
+def data_taught(
+    tree, summary: pd.DataFrame, priors, names: Sequence[str] = TAUGHT
+) -> list[Learning]:
     """Prior against posterior for each quantity present in the posterior.
 
     The prior's quantiles and sd come from the run's ``prior`` group (draws from the prior, so
@@ -421,7 +427,7 @@ def _render_plots(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, st
     for spec in specs:
         try:
             pngs[spec.file] = _png(spec.make())
-        except Exception as exc:  # noqa: BLE001 - reported in the page, see docstring
+        except Exception as exc:  # reported in the page, see the docstring
             errors[spec.file] = f"{type(exc).__name__}: {exc}"
     return pngs, errors
 
@@ -508,9 +514,10 @@ def _taught_blocks(learned: list[Learning]) -> list[Block]:
             "For each headline quantity: its 90% interval under the priors alone (from draws of "
             "the prior) and after the data, the ratio of the two widths, and how far the median "
             "moved in prior standard deviations. "
-            f"Width ratio above {MOSTLY_PRIOR_MIN:g}: mostly prior (or, if the median moved by "
+            f"Width ratio {MOSTLY_PRIOR_MIN:g} or more: mostly prior (or, if the median moved by "
             f"{SHIFT_NOTABLE:g} prior sd or more, shifted but not narrowed); "
-            f"{LEARNED_MAX:g} to {MOSTLY_PRIOR_MIN:g}: partly learned; {LEARNED_MAX:g} or below: "
+            f"between {LEARNED_MAX:g} and {MOSTLY_PRIOR_MIN:g}: partly learned; {LEARNED_MAX:g} or "
+            "below: "
             "learned from the data. A 'mostly prior' number restates an assumption: change the "
             "prior file and it changes."
         ),
@@ -538,7 +545,7 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
         sc, outs = item["scenario"], item["outputs"]
         blocks.append(Para(f"{name}: {sc.description}", strong=False))
         blocks.append(
-            Items(tuple(f"{k} = {v}" for k, v in sc.describe().items()) + (f"unit: {sc.unit.label}",))
+            Items((*(f"{k} = {v}" for k, v in sc.describe().items()), f"unit: {sc.unit.label}"))
         )
         rows = []
         for key, out in outs.items():
@@ -552,7 +559,9 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
                 )
             rows.append((key, out.description, *cells))
         blocks.append(
-            Table(("output", "what it is", "median", "90% interval"), tuple(rows), numeric=("median",))
+            Table(
+                ("output", "what it is", "median", "90% interval"), tuple(rows), numeric=("median",)
+            )
         )
     return blocks
 
@@ -682,11 +691,15 @@ def _priors_blocks(priors) -> list[Block]:
 def _provenance_blocks(inp: ReportInputs) -> list[Block]:
     p = inp.provenance
     cfg = inp.config
-    created = str(inp.tree["posterior"].attrs.get("created_at", "")) if "posterior" in inp.tree.children else ""
+    created = (
+        str(inp.tree["posterior"].attrs.get("created_at", ""))
+        if "posterior" in inp.tree.children
+        else ""
+    )
     rows = [
         ("run", inp.name),
         ("sampled at", created),
-        ("command", p.get("command", "") or "(from Python)"),
+        ("command", p.get("command", "") or "(recorded in manifest.json)"),
         ("seed", str(p.get("seed", cfg.get("seed", "")))),
         ("converged", "yes" if inp.converged else "NO"),
         (
@@ -745,7 +758,9 @@ def build_sections(
                 Image(spec.file, pngs[spec.file], spec.title, spec.caption),
             )
         else:
-            blocks = (Banner(f"This plot could not be drawn: {errors.get(spec.file, '')}", "danger"),)
+            blocks = (
+                Banner(f"This plot could not be drawn: {errors.get(spec.file, '')}", "danger"),
+            )
         sections.append(Section(spec.title, blocks, level=3, anchor="plot-" + spec.file[:-4]))
     if evaluated:
         sections.append(Section("Example scenarios", tuple(_scenario_blocks(evaluated))))

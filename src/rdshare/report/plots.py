@@ -272,9 +272,7 @@ def row_estimates(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
         handles.append(
             Patch(color=POSTERIOR_LIGHT, alpha=0.5, label="frontier lab in 2025: 90% interval")
         )
-    ax.legend(
-        handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=8
-    )
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=8)
     notes = (
         "† dollar or energy share: the likelihood compares the report with the model's share "
         "shifted by the unit offset\n   (R&D runs at lower utilisation), so the blue FLOP-share "
@@ -298,7 +296,11 @@ def bound_coverage(tree: xr.DataTree) -> pd.Series:
     pp = draws(tree["posterior_predictive"], "bound_obs")
     b = np.asarray(tree["observed_data"].ds["bound_obs"].values, dtype=float)
     ids = [str(v) for v in tree["observed_data"].ds["bound"].values]
-    upper = tree["constant_data"].ds["bound_upper"].values if has(tree, "constant_data", "bound_upper") else b
+    upper = (
+        tree["constant_data"].ds["bound_upper"].values
+        if has(tree, "constant_data", "bound_upper")
+        else b
+    )
     at_least = np.isfinite(np.asarray(upper, dtype=float))
     hold = np.where(at_least, np.isclose(pp, b) | (pp >= b), pp < b)
     return pd.Series(hold.mean(axis=0), index=ids)
@@ -328,7 +330,7 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
         sim = expit(draws(ds_pp, "y_obs"))
         y_obs = expit(np.asarray(obs["y_obs"].values, dtype=float))
         for k, y in enumerate(ys[: len(ids)]):
-            q05, q25, q50, q75, q95 = np.quantile(sim[:, k], [0.05, 0.25, 0.5, 0.75, 0.95])
+            q05, q25, q75, q95 = np.quantile(sim[:, k], [0.05, 0.25, 0.75, 0.95])
             ax.plot([q05, q95], [y, y], color=POSTERIOR, lw=1.5)
             ax.plot([q25, q75], [y, y], color=POSTERIOR, lw=5, solid_capstyle="butt")
             inside = q05 <= y_obs[k] <= q95
@@ -368,7 +370,9 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
     ax.set_xlabel("reported R&D share, in the row's own unit (0 to 1)")
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
-    fig.suptitle("Posterior predictive check: would the model produce the reported shares?", fontsize=11)
+    fig.suptitle(
+        "Posterior predictive check: would the model produce the reported shares?", fontsize=11
+    )
     handles = [
         Line2D([], [], color=POSTERIOR, lw=5, label="simulated reports: 50% (thin line 90%)"),
         Line2D([], [], ls="", marker="D", mfc="white", color=DATA, label="reported, inside 90%"),
@@ -376,9 +380,7 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
     ]
     if len(cov):
         handles.append(Line2D([], [], color=DATA, marker=">", ms=6, label="reported lower bound"))
-    ax.legend(
-        handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize=8
-    )
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize=8)
     return fig
 
 
@@ -478,9 +480,7 @@ def ecosystem_savings(tree: xr.DataTree, n_max: int = 20) -> Figure:
     axes[0].set_title("Total saving: (N − 1) · f · d", fontsize=10)
     axes[1].set_title("Share of R&D avoided: d · (N − 1) / N", fontsize=10)
     axes[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle(
-        "What an open ecosystem of N labs saves against N labs working alone", fontsize=12
-    )
+    fig.suptitle("What an open ecosystem of N labs saves against N labs working alone", fontsize=12)
     fig.supxlabel(
         "f: frontier R&D share; d: knowledge-sharing discount (posterior draws, no forking).\n"
         "How much of d comes from its prior rather than the data: see 'What the data taught' "
@@ -539,12 +539,10 @@ def human_amount(x: float, unit: str) -> str:
     """A compact amount with its unit: ``$3.1B``, ``18M GPU-hours``, ``2.1e+25 FLOP``."""
     if unit == "FLOP" or not np.isfinite(x):
         return f"{x:.2g} {unit}"
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            num = f"{float(f'{x / scale:.2g}'):g}"
-            break
-    else:
-        num, suffix = f"{float(f'{x:.2g}'):g}", ""
+    x = float(f"{x:.2g}")  # round first, so 999,999 reads 1M, not 1000k
+    scales = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+    scale, suffix = next(((s, u) for s, u in scales if abs(x) >= s), (1.0, ""))
+    num = f"{float(f'{x / scale:.2g}'):g}"
     if unit == "USD":
         return f"${num}{suffix}"
     return f"{num}{suffix} {unit}"

@@ -1,0 +1,155 @@
+"""``rdshare compare``: the full model against simpler variants by PSIS-LOO."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rdshare.commands._common import (
+    add_data_options,
+    add_priors_option,
+    nonneg_int,
+    outputs_root,
+    positive_int,
+    resolve_priors,
+    seed_int,
+)
+from rdshare.errors import EXIT_UNCONVERGED
+
+
+def register(sub, formatter) -> None:
+    from rdshare.inference_defaults import DEFAULTS
+
+    p = sub.add_parser(
+        "compare",
+        help="compare the full model with a no-discount and a pooled model by PSIS-LOO",
+        formatter_class=formatter,
+        description=(
+            "Fit the full model, the model without the knowledge-sharing discount and a pooled model "
+            "(one f for every row) and compare their expected predictive accuracy by PSIS-LOO "
+            "(arviz-stats), one leave-one-out term per evidence row. Rows whose Pareto k is too high "
+            "for PSIS-LOO to be reliable are named. Writes compare.csv, pointwise.csv, compare.json "
+            "and compare.md to a new folder. With --run, the run's data, priors and sampler settings "
+            "are used, its own fit stands for the full model, and the results go to RUN_DIR/compare/ "
+            "where the report finds them. Exit code 3 if a variant fails the convergence gate, unless "
+            "--allow-unconverged."
+        ),
+        epilog=(
+            "examples:\n"
+            "  rdshare compare                                  shipped data, default priors\n"
+            "  rdshare compare --priors skeptical --out /tmp/cmp\n"
+            "  rdshare compare --run outputs/RUN                reuse a run's fit; write RUN/compare/\n"
+        ),
+    )
+    add_data_options(p)
+    add_priors_option(p)
+    p.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        default=None,
+        help="take data, priors and settings from a run folder and reuse its fit",
+    )
+    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help="random seed")
+    p.add_argument(
+        "--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain"
+    )
+    p.add_argument(
+        "--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain"
+    )
+    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains")
+    p.add_argument(
+        "--target-accept",
+        type=float,
+        default=DEFAULTS["target_accept"],
+        help="NUTS target acceptance rate",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder to create (default: outputs/compare-<time>-s<seed>, or RUN_DIR/compare with --run)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="exit 0 even if a variant fails the convergence gate",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rdshare.errors import InputError, Problem, RunExistsError
+
+    fits = {}
+    if args.run is not None:
+        if args.data or args.replace_data or args.priors is not None:
+            raise InputError(
+                Problem(
+                    "<command line>",
+                    "--run takes data and priors from the run; drop --data/--priors",
+                    field="--run",
+                )
+            )
+        from rdshare.inference.fit import FitConfig
+        from rdshare.inference.results import load_run
+
+        run_ = load_run(args.run)
+        dataset, prior_set = run_.dataset, run_.priors
+        known = set(FitConfig.__dataclass_fields__)
+        config = FitConfig(**{k: v for k, v in run_.config.items() if k in known})
+        if config.variant == "full":
+            fits["full"] = run_
+        folder = Path(args.out) if args.out is not None else Path(args.run) / "compare"
+    else:
+        from rdshare.core import dataset as ds_mod
+        from rdshare.core import priors as priors_mod
+
+        dataset = ds_mod.load(args.data, replace=args.replace_data)
+        prior_set = priors_mod.load(resolve_priors(args.priors))
+        from rdshare.inference.fit import FitConfig
+
+        config = FitConfig(
+            seed=args.seed,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            target_accept=args.target_accept,
+        )
+        if args.out is not None:
+            folder = Path(args.out)
+        else:
+            folder = outputs_root() / (
+                time.strftime("compare-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}"
+            )
+    config.validate()
+    if folder.exists() and not args.force:
+        raise RunExistsError(f"{folder} already exists; choose another --out or pass --force")
+
+    from rdshare.inference import compare
+
+    def progress(variant: str, i: int, n: int) -> None:
+        print(
+            f"rdshare compare: fitting the {variant} variant ({i}/{n})", file=sys.stderr, flush=True
+        )
+
+    print(
+        f"rdshare compare: {len(dataset.fitted)} evidence rows, priors {prior_set.path}, seed {config.seed}",
+        file=sys.stderr,
+    )
+    res = compare.run(dataset, prior_set, config, fits=fits, progress=progress)
+    res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
+    print(res.describe())
+    print()
+    print(f"written: {folder}")
+    bad = [v for v, ok in res.converged.items() if not ok]
+    if bad:
+        msg = f"variant(s) {', '.join(bad)} did NOT pass the convergence gate"
+        if args.allow_unconverged:
+            print(f"rdshare: WARNING: {msg}", file=sys.stderr)
+            return 0
+        print(f"rdshare: {msg} (exit 3)", file=sys.stderr)
+        return EXIT_UNCONVERGED
+    return 0

@@ -1,0 +1,332 @@
+"""The run report: every section present, numbers equal to summary.csv, self-contained, escaped;
+``rdshare report`` rebuilds it from a saved run without touching the hashed files."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+import rdshare.report as report
+from rdshare.cli import main
+from rdshare.core.dataset import Dataset
+from rdshare.inference.results import load_run
+from rdshare.report import (
+    LEARNED_MAX,
+    MOSTLY_PRIOR_MIN,
+    Learning,
+    Para,
+    Section,
+    Table,
+    build_report,
+)
+
+from .test_plots import check_png
+
+SECTIONS = (
+    "Headline",
+    "Convergence",
+    "What the data taught",
+    "Plots",
+    "Prior against posterior",
+    "Per-row estimates against the data",
+    "Posterior predictive check",
+    "LOO-PIT calibration",
+    "Savings against ecosystem size",
+    "Savings in the example scenarios",
+    "Sampler diagnostics: rank plots",
+    "Example scenarios",
+    "Summary table",
+    "Dataset",
+    "Priors",
+    "Provenance",
+)
+PNGS = (
+    "prior_posterior.png",
+    "row_estimates.png",
+    "predictive_check.png",
+    "loo_pit.png",
+    "ecosystem_savings.png",
+    "scenario_savings.png",
+    "rank.png",
+)
+HEADLINE_RE = re.compile(
+    r"R&D share of a frontier lab's development compute: (\d\.\d\d), "
+    r"90% interval (\d\.\d\d) to (\d\.\d\d)"
+)
+
+
+class Tables(HTMLParser):
+    """Collects headings and every table's rows (cell texts) from an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings: list[str] = []
+        self.tables: list[list[list[str]]] = []
+        self.imgs: list[str] = []
+        self._in: str | None = None
+        self._text = ""
+        self._row: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th", "h1", "h2", "h3"):
+            self._in, self._text = tag, ""
+        elif tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append(self._text)
+        elif tag in ("h2", "h3"):
+            self.headings.append(self._text)
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1].append(self._row)
+            self._row = None
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in:
+            self._text += data
+
+
+def parse(html: str) -> Tables:
+    p = Tables()
+    p.feed(html)
+    return p
+
+
+@pytest.fixture(scope="module")
+def page(small_run):
+    return (small_run / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def markdown(small_run):
+    return (small_run / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def summary(small_run):
+    return pd.read_csv(small_run / "summary.csv")
+
+
+def test_every_file_is_written(small_run):
+    assert (small_run / "report.html").stat().st_size > 100_000
+    assert (small_run / "report.md").stat().st_size > 5_000
+    for name in PNGS:
+        check_png((small_run / "plots" / name).read_bytes())
+    assert not [p for p in small_run.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_every_section_is_present(page, markdown):
+    headings = parse(page).headings
+    for title in SECTIONS:
+        assert title in headings, title
+        assert re.search(rf"^#+ {re.escape(title)}$", markdown, re.M), title
+    assert "could not be drawn" not in page
+
+
+def test_headline_matches_summary_csv(page, markdown, summary):
+    row = summary.set_index("name").loc["f_frontier"]
+    expected = tuple(f"{row[c]:.2f}" for c in ("q50", "q05", "q95"))
+    for text in (page.replace("&#x27;", "'").replace("&amp;", "&"), markdown):
+        m = HEADLINE_RE.search(text)
+        assert m is not None
+        assert m.groups() == expected
+    lo, hi = row["q05"], row["q95"]
+    where = "inside" if lo <= 0.8 <= hi else ("below" if lo > 0.8 else "above")
+    assert f'"about 80%" of development compute is R&D (0.80) lies {where}' in markdown
+
+
+def test_summary_table_matches_summary_csv(page, summary):
+    tables = parse(page).tables
+    table = next(t for t in tables if t[0][:3] == ["name", "mean", "sd"])
+    header, rows = table[0], table[1:]
+    assert header == list(summary.columns)
+    assert [r[0] for r in rows] == summary["name"].tolist()
+    for r, (_, s) in zip(rows, summary.iterrows(), strict=True):
+        for col, cell in zip(header[1:], r[1:], strict=True):
+            tol = 0.51 if col.startswith("ess") else 0.00051
+            assert abs(float(cell) - s[col]) <= tol, (s["name"], col, cell, s[col])
+
+
+def test_data_taught_table_matches_the_run(page, small_run, summary):
+    run = load_run(small_run)
+    table = next(t for t in parse(page).tables if t[0][0] == "quantity")
+    by_name = {r[0]: r for r in table[1:]}
+    assert {"f_frontier", "f_follower", "discount", "sigma_lab"} <= set(by_name)
+    for lr in report.data_taught(run.tree, summary, run.priors):
+        row = by_name[lr.name]
+        s = summary.set_index("name").loc[lr.name]
+        assert row[2] == f"{s['q05']:.2f} to {s['q95']:.2f}"
+        assert row[1] == f"{lr.prior_q05:.2f} to {lr.prior_q95:.2f}"
+        assert float(row[3]) == pytest.approx(lr.width_ratio, abs=0.006)
+        assert row[5] == lr.reading
+        prior = run.tree["prior"].ds[lr.name].values.ravel()
+        assert lr.prior_q05 == pytest.approx(float(pd.Series(prior).quantile(0.05)))
+
+
+def test_page_is_self_contained(page):
+    assert "<script" not in page
+    assert "<link" not in page
+    assert not re.search(r"""(src|href)=["']https?:""", page)
+    imgs = parse(page).imgs
+    assert len(imgs) == len(PNGS)
+    assert all(src.startswith("data:image/png;base64,") for src in imgs)
+
+
+def test_unconverged_run_is_flagged_loudly(page, markdown, small_run):
+    assert not load_run(small_run).converged  # 2 x 200 draws cannot pass the gate
+    assert page.count('class="banner banner-danger"') >= 2
+    assert "NOT CONVERGED" in markdown.split("## Convergence")[0]  # before any number
+
+
+def test_provenance_names_seed_hashes_and_versions(page, small_run):
+    run = load_run(small_run)
+    assert run.manifest["inputs"]["data_sha256"] in page
+    assert run.manifest["inputs"]["priors_sha256"] in page
+    assert run.manifest["versions"]["pymc"] in page
+    seed_row = next(r for t in parse(page).tables for r in t if r[:1] == ["seed"])
+    assert seed_row[1] == str(run.manifest["seed"])
+
+
+@pytest.mark.parametrize(
+    ("ratio", "shift", "word"),
+    [
+        (0.95, 0.1, "mostly prior"),
+        (0.9, -0.8, "shifted, not narrowed"),
+        (0.7, 0.0, "partly learned"),
+        (0.8, 0.0, "mostly prior"),  # boundaries as shown (two decimals)
+        (0.7996, 0.0, "mostly prior"),
+        (0.5, 0.0, "learned from the data"),
+        (0.3, 1.5, "learned from the data"),
+    ],
+)
+def test_learning_reading_thresholds(ratio, shift, word):
+    assert LEARNED_MAX < MOSTLY_PRIOR_MIN
+    lr = Learning("x", 0.0, 0.5, 1.0, 0.25, 0.0, 0.5 + 0.25 * shift, ratio)
+    assert lr.width_ratio == pytest.approx(ratio)
+    assert lr.shift == pytest.approx(shift)
+    assert lr.reading.startswith(word)
+
+
+# --- building from a saved run, with the plots stubbed out where only the text matters ---------
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    monkeypatch.setattr(report, "_plot_specs", lambda inp, evaluated: [])
+
+
+def test_text_is_escaped_in_html_and_markdown(small_run, tmp_path, no_plots):
+    run = load_run(small_run)
+    table = run.dataset.table.copy()
+    table.loc[0, "source"] = "<script>alert('x')</script> | [link](javascript:x) & co"
+    table.loc[0, "note"] = "line one\nline two <b>bold</b>"
+    bad = dataclasses.replace(run, dataset=Dataset(table, run.dataset.files, run.dataset.sha256))
+    build_report(bad, tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in page
+    assert "<b>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<script>" not in md
+    assert "<b>" not in md
+    assert "&lt;script&gt;" in md
+    data_row = next(line for line in md.splitlines() if line.startswith("| olmo3 |"))
+    assert data_row.count(" | ") == 11  # the pipe in the source did not add a column
+    assert "line one line two" in data_row
+
+
+def test_converged_run_gets_a_calm_banner(small_run, tmp_path, no_plots):
+    run = load_run(small_run)
+    diag = dict(run.diagnostics, converged=True, advice=[])
+    diag["checks"] = [dict(c, passed=True) for c in diag["checks"]]
+    build_report(dataclasses.replace(run, diagnostics=diag), tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "NOT CONVERGED" not in page
+    assert "Converged: every check" in page
+
+
+def test_extra_sections_hook(small_run, tmp_path, no_plots):
+    extra = Section("Prior sensitivity", (Para("alt <priors>"), Table(("a", "b"), (("1", "2"),))))
+    build_report(load_run(small_run), tmp_path, extra_sections=[extra])
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    heads = parse(page).headings
+    assert heads.index("Example scenarios") < heads.index("Prior sensitivity")
+    assert heads.index("Prior sensitivity") < heads.index("Summary table")
+    assert "alt &lt;priors&gt;" in page
+    assert "## Prior sensitivity" in md
+
+
+def test_a_failing_plot_is_reported_not_raised(small_run, tmp_path, monkeypatch):
+    def broken():
+        raise RuntimeError("boom")
+
+    spec = report.PlotSpec("broken.png", "A broken plot", "", broken)
+    monkeypatch.setattr(report, "_plot_specs", lambda inp, evaluated: [spec])
+    build_report(load_run(small_run), tmp_path)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "This plot could not be drawn: RuntimeError: boom" in page
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_cli_rebuilds_a_run_in_place(small_run, tmp_path, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(small_run, folder)
+    (folder / "report.html").unlink()
+    (folder / "report.md").write_text("stale", encoding="utf-8")
+    shutil.rmtree(folder / "plots")
+    hashed = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert main(["report", str(folder)]) == 0
+    out = capsys.readouterr()
+    assert f"report: {folder / 'report.html'}" in out.out
+    assert "NOT pass the convergence gate" in out.err
+    assert (folder / "report.md").read_text(encoding="utf-8") != "stale"
+    for name in PNGS:
+        assert (folder / "plots" / name).is_file()
+    for name, data in hashed.items():
+        if name not in ("report.md",):
+            assert (folder / name).read_bytes() == data, name
+    load_run(folder)  # still verifies: no hashed file was touched
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_out_writes_elsewhere(small_run, tmp_path, no_plots):
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine", encoding="utf-8")
+    assert main(["report", str(small_run), "--out", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    assert (out / "report.md").is_file()
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_cli_refuses_an_edited_run(small_run, tmp_path, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(small_run, folder)
+    with open(folder / "summary.csv", "a", encoding="utf-8") as fh:
+        fh.write("tampered,1,1,1,1,1,1,1,1,1,1\n")
+    (folder / "report.html").unlink()
+    assert main(["report", str(folder)]) == 2
+    assert "summary.csv" in capsys.readouterr().err
+    assert not (folder / "report.html").exists()
+
+
+def test_cli_help_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--help"])
+    assert exc.value.code == 0
+    assert "rdshare report outputs/" in capsys.readouterr().out
