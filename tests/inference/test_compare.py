@@ -36,6 +36,31 @@ def test_loo_sums_pointwise_terms(small_fit):
         assert row in small_fit.design.row_ids
 
 
+def test_row_log_likelihood_matches_the_models(small_fit):
+    tree, design = small_fit.tree, small_fit.design
+    ll = compare.evidence_log_likelihood(tree)
+    post = tree["posterior"].ds
+    for r, rid in enumerate(design.row_ids):
+        ours = compare.row_log_likelihood(design, post, r)
+        np.testing.assert_allclose(ours, ll.sel(row=rid).values, rtol=1e-7, atol=1e-9)
+
+
+def test_without_row_makes_the_row_uninformative(small_fit):
+    design, post = small_fit.design, small_fit.tree["posterior"].ds
+    for r in (int(design.gauss_idx[0]), int(design.bound_idx[0])):
+        neutral = compare.without_row(design, r)
+        assert neutral.y.shape == design.y.shape
+        assert neutral.b.shape == design.b.shape
+        flat = compare.row_log_likelihood(neutral, post, r)
+        assert np.ptp(flat) < 1e-4  # the same for every draw: carries no information
+        others = [i for i in range(design.n_rows) if i != r]
+        for i in others[:3]:
+            np.testing.assert_array_equal(
+                compare.row_log_likelihood(neutral, post, i),
+                compare.row_log_likelihood(design, post, i),
+            )
+
+
 @pytest.fixture(scope="module")
 def comparison(small_fit):
     cfg = FitConfig(seed=1, **SMALL)
@@ -50,6 +75,11 @@ def test_three_variants_are_compared(comparison):
     for v in compare.VARIANTS:
         pw = res.pointwise[res.pointwise["variant"] == v]
         assert pw["elpd_i"].sum() == pytest.approx(res.loo[v]["elpd"])
+    for v, d in res.loo.items():
+        refitted = {x["row"] for x in d["refitted"]}
+        assert refitted == {row for row, _ in d["high_k"]}
+        pw = res.pointwise[res.pointwise["variant"] == v]
+        assert set(pw.loc[pw["refitted"], "row"]) == refitted
     text = res.describe()
     assert "Best expected predictive accuracy" in text
     for v, d in res.loo.items():
@@ -65,6 +95,7 @@ def test_save_and_load(comparison, tmp_path):
         "pointwise.csv",
         "compare.json",
         "compare.md",
+        "manifest.json",
     }
     doc = compare.load(out)
     assert [r["variant"] for r in doc["table"]] == list(comparison.table.index)

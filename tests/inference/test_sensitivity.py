@@ -82,6 +82,7 @@ def test_refit_under_skeptical_moves_the_discount_down(run_copy):
         "sensitivity.csv",
         "intervals.csv",
         "sensitivity.md",
+        "manifest.json",
     }
     back = sensitivity.load(run_copy)
     pd.testing.assert_frame_equal(back.psense, res.psense, check_dtype=False)

@@ -30,7 +30,8 @@ def register(sub, formatter) -> None:
             "Fit the full model, the model without the knowledge-sharing discount and a pooled model "
             "(one f for every row) and compare their expected predictive accuracy by PSIS-LOO "
             "(arviz-stats), one leave-one-out term per evidence row. Rows whose Pareto k is too high "
-            "for PSIS-LOO to be reliable are named. Writes compare.csv, pointwise.csv, compare.json "
+            "for PSIS-LOO to be reliable are named and, unless --no-reloo, refitted without that "
+            "row so their term is exact (arviz-stats reloo). Writes compare.csv, pointwise.csv, compare.json "
             "and compare.md to a new folder. With --run, the run's data, priors and sampler settings "
             "are used, its own fit stands for the full model, and the results go to RUN_DIR/compare/ "
             "where the report finds them. Exit code 3 if a variant fails the convergence gate, unless "
@@ -71,6 +72,11 @@ def register(sub, formatter) -> None:
         default=None,
         help="folder to create (default: outputs/compare-<time>-s<seed>, or RUN_DIR/compare with --run)",
     )
+    p.add_argument(
+        "--no-reloo",
+        action="store_true",
+        help="do not refit rows whose Pareto k is too high (PSIS-LOO only, with warnings)",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.add_argument(
         "--allow-unconverged",
@@ -81,7 +87,7 @@ def register(sub, formatter) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdshare.errors import InputError, Problem, RunExistsError
+    from rdshare.errors import InputError, Problem
 
     fits = {}
     if args.run is not None:
@@ -125,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
                 time.strftime("compare-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}"
             )
     config.validate()
-    if folder.exists() and not args.force:
-        raise RunExistsError(f"{folder} already exists; choose another --out or pass --force")
+    from rdshare.core import runs
+
+    runs.check_target(folder, force=args.force)  # before any work
 
     from rdshare.inference import compare
 
@@ -139,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
         f"rdshare compare: {len(dataset.fitted)} evidence rows, priors {prior_set.path}, seed {config.seed}",
         file=sys.stderr,
     )
-    res = compare.run(dataset, prior_set, config, fits=fits, progress=progress)
+    res = compare.run(
+        dataset, prior_set, config, fits=fits, reloo=not args.no_reloo, progress=progress
+    )
     res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
     print(res.describe())
     print()

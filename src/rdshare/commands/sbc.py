@@ -32,7 +32,7 @@ def register(sub, formatter) -> None:
             "settings as 'rdshare fit', and record where each true value ranks among the posterior "
             "draws. If model, simulator and sampler agree, ranks are uniform; each quantity's rank "
             "ECDF must stay inside a simultaneous band (Bonferroni over the quantities, family level "
-            "95%%). Writes sbc.csv, verdict.json and ECDF-difference plots to a new folder. Exit code "
+            "95%). Writes sbc.csv, verdict.json and ECDF-difference plots to a new folder. Exit code "
             "0 when calibrated, 3 when not. See docs/validation.md."
         ),
         epilog=(
@@ -147,7 +147,7 @@ def _clock(seconds: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from rdshare.core import dataset as ds_mod
     from rdshare.core import priors as priors_mod
-    from rdshare.errors import InputError, Problem, RunExistsError
+    from rdshare.errors import InputError, Problem
 
     dataset = ds_mod.load(args.data, replace=args.replace_data)
     prior_set = priors_mod.load(resolve_priors(args.priors))
@@ -157,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
         folder = outputs_root() / (
             time.strftime("sbc-%Y%m%d-%H%M%S", time.gmtime()) + f"-s{args.seed}"
         )
-    if folder.exists() and not args.force:
-        raise RunExistsError(f"{folder} already exists; choose another --out or pass --force")
+    from rdshare.core import runs
+
+    runs.check_target(folder, force=args.force)  # before any work
     if args.workers is not None or args.scheduler is not None:
         try:
             import distributed  # noqa: F401

@@ -60,7 +60,7 @@ def register(sub, formatter) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdshare.errors import InputError, Problem, RunExistsError
+    from rdshare.errors import InputError, Problem
     from rdshare.inference.results import load_run
 
     if not 0 < args.threshold < 1:
@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
             priors_mod.load(a)  # validate every file before any work
     run_ = load_run(args.run_dir)
     out = Path(args.run_dir) / "sensitivity"
-    if out.exists() and not args.force:
-        raise RunExistsError(f"{out} already exists; pass --force to replace it")
+    from rdshare.core import runs
+
+    runs.check_target(out, force=args.force)  # before any work
     if not run_.converged:
         print(
             "rdshare: WARNING: this run did not pass the convergence gate; its sensitivity figures inherit that",
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         progress=progress,
     )
-    folder = res.save(args.run_dir, force=args.force)
+    folder = res.save(args.run_dir, force=args.force, command=["rdshare", *sys.argv[1:]])
     print(res.describe())
     print()
     print(f"written: {folder}")

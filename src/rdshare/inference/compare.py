@@ -13,11 +13,16 @@ Pointwise log-likelihood per evidence row
     both are fixed by the data, identical across variants, so elpd differences between variants are
     meaningful even though the total mixes the two.
 
-Pareto k
+Pareto k and exact refits
     PSIS-LOO is unreliable for rows whose Pareto shape estimate k exceeds ``good_k``
-    (``min(1 - 1/log10(S), 0.7)``, S draws; 0.7 for S >= 2200). Those rows are named in words: with
-    15 rows and several labs seen in one row only, single rows can be highly influential, and the
-    elpd of a variant with high-k rows is optimistic.
+    (``min(1 - 1/log10(S), 0.7)``, S draws; 0.7 for S >= 2200). With 15 rows and several labs seen
+    in one or two rows only, many rows are that influential. Those rows are named in words and, by
+    default, their terms are recomputed exactly (arviz-stats ``reloo``): the variant is refitted
+    without the row, on the model compiled once per variant, and ``log p(y_i | rest)`` is averaged
+    over the refit's draws. "Without the row" keeps the shapes, so no recompilation is needed: a
+    Gaussian row's stated sd is set to 1e3 on the log-odds scale and a bound row's bound to -1e3,
+    which makes its likelihood term flat (it then carries no information). Refits that fail the
+    convergence gate are reported.
 """
 
 from __future__ import annotations
@@ -28,12 +33,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 VARIANTS = ("full", "no_discount", "pooled")
 LOG_LIK_VAR = "evidence"
 #: |elpd difference| below this is "similar predictive performance" (Sivula et al. 2022, LOO FAQ).
 SMALL_DIFF = 4.0
+#: How a left-out row is made uninformative without changing shapes (see the module docstring).
+NEUTRAL_SD = 1e3
+NEUTRAL_BOUND = 1e3
 
 
 def evidence_log_likelihood(tree):
@@ -89,6 +98,83 @@ def high_k_rows(elpd) -> list[tuple[str, float]]:
     return sorted(out, key=lambda t: -t[1])
 
 
+def without_row(design, r: int):
+    """``design`` with row ``r`` (position in ``design.row_ids``) made uninformative, same shapes."""
+    from dataclasses import replace
+
+    g = np.flatnonzero(design.gauss_idx == r)
+    if g.size:
+        s = design.s.copy()
+        s[g[0]] = NEUTRAL_SD
+        return replace(design, s=s)
+    k = int(np.flatnonzero(design.bound_idx == r)[0])
+    b, lower, upper = design.b.copy(), design.bound_lower.copy(), design.bound_upper.copy()
+    if np.isneginf(lower[k]):  # "at least b": P(x >= -1e3) = 1
+        b[k] = upper[k] = -NEUTRAL_BOUND
+    else:  # "below b": P(x < 1e3) = 1
+        b[k] = lower[k] = NEUTRAL_BOUND
+    return replace(design, b=b, bound_lower=lower, bound_upper=upper)
+
+
+def row_log_likelihood(design, posterior, r: int) -> np.ndarray:
+    """``log p(row r | draw)`` for every posterior draw, ``(chain, draw)``, as the model defines it.
+
+    Uses the posterior's ``f_row``, ``unit_offset`` and ``sigma_meas`` (present in every variant).
+    """
+    from scipy import stats
+
+    f = np.asarray(posterior["f_row"].values)[..., r]
+    mu = (
+        np.log(f)
+        - np.log1p(-f)
+        + np.asarray(posterior["unit_offset"].values) * design.offset_unit[r]
+    )
+    sd = np.asarray(posterior["sigma_meas"].values)[..., design.prov_idx[r]]
+    g = np.flatnonzero(design.gauss_idx == r)
+    if g.size:
+        return stats.norm.logpdf(design.y[g[0]], mu, np.sqrt(design.s[g[0]] ** 2 + sd**2))
+    k = int(np.flatnonzero(design.bound_idx == r)[0])
+    if np.isneginf(design.bound_lower[k]):
+        return stats.norm.logsf(design.b[k], mu, sd)
+    return stats.norm.logcdf(design.b[k], mu, sd)
+
+
+def _row_refitter(design, priors, config, variant, row_ids, refits):
+    """An arviz-stats SamplingWrapper refitting ``variant`` without one row at a time."""
+    import xarray as xr
+    from arviz_stats.loo.wrapper import SamplingWrapper
+
+    from rdshare.inference import fit as fit_mod
+    from rdshare.inference.diagnostics import gate
+
+    class RowRefit(SamplingWrapper):
+        def sel_observations(self, idx):
+            r = design.row_ids.index(row_ids[int(idx)])
+            return without_row(design, r), r
+
+        def sample(self, modified_observed_data):
+            # same structure as the original fit: the cached compiled model, with this data
+            compiled = fit_mod.compiled_sampler(
+                modified_observed_data, priors, variant, config.lab_effects
+            )
+            key = [config.seed, VARIANTS.index(variant) if variant in VARIANTS else 9, len(refits)]
+            seed = int(np.random.SeedSequence(key).generate_state(1)[0])
+            tree = fit_mod.sample_posterior(compiled, config, seed)
+            names = [n for n in fit_mod.gate_variables(variant) if n in tree["posterior"].ds]
+            refits.append({"converged": bool(gate(tree, names).passed)})
+            return tree
+
+        def get_inference_data(self, fitted_model):
+            return fitted_model
+
+        def log_likelihood__i(self, excluded_obs, idata__i):
+            ll = row_log_likelihood(design, idata__i["posterior"].ds, excluded_obs)
+            refits[-1]["row"] = design.row_ids[excluded_obs]
+            return xr.DataArray(ll, dims=("chain", "draw"))
+
+    return RowRefit
+
+
 @dataclass
 class ComparisonResult:
     """The comparison table, pointwise LOO figures and warnings in words."""
@@ -103,14 +189,34 @@ class ComparisonResult:
     def warnings(self) -> list[str]:
         out = []
         for name, d in self.loo.items():
-            if d["high_k"]:
-                rows = ", ".join(f"{r} (k = {k:.2f})" for r, k in d["high_k"])
+            if not d["high_k"]:
+                continue
+            rows = ", ".join(f"{r} (k = {k:.2f})" for r, k in d["high_k"])
+            head = (
+                f"{name}: Pareto k above {d['good_k']:.2f} for {len(d['high_k'])} of "
+                f"{d['n_rows']} rows: {rows}. PSIS-LOO is unreliable for them (each is highly "
+                "influential: leaving it out changes the posterior a lot)"
+            )
+            refitted = d.get("refitted") or []
+            if refitted:
+                bad = [x["row"] for x in refitted if not x["converged"]]
+                n = len(refitted)
+                tail = (
+                    f"; {'its term was' if n == 1 else 'their terms were'} recomputed exactly by "
+                    f"refitting without {'the row' if n == 1 else 'each row'} ({n} "
+                    f"refit{'s' if n > 1 else ''}; elpd {d['elpd_psis']:.2f} by PSIS, "
+                    f"{d['elpd']:.2f} with the exact terms)"
+                )
+                if bad:
+                    tail += (
+                        f"; the refit{'s' if len(bad) > 1 else ''} without {', '.join(bad)} "
+                        "did not pass the convergence gate"
+                    )
+                out.append(head + tail + ".")
+            else:
                 out.append(
-                    f"{name}: Pareto k above {d['good_k']:.2f} for {len(d['high_k'])} of "
-                    f"{d['n_rows']} rows: {rows}. PSIS-LOO is unreliable for them (each is highly "
-                    "influential: leaving it out changes the posterior a lot), so this variant's "
-                    "elpd is optimistic; treat differences involving it with caution (exact "
-                    "leave-one-out refits or k-fold CV would settle it)."
+                    head + ", so this variant's elpd is optimistic; treat differences involving "
+                    "it with caution (rerun without --no-reloo to refit those rows exactly)."
                 )
         for name, ok in self.converged.items():
             if not ok:
@@ -157,6 +263,14 @@ class ComparisonResult:
             else:
                 how = "predicts worse, but the difference is within two standard errors"
             out.append(f"  {name}: elpd {diff:.1f} lower (se {dse:.1f}): {how}.")
+        if {"full", "no_discount"} <= set(self.table.index):
+            gap = abs(float(self.table.loc["full", "elpd"] - self.table.loc["no_discount", "elpd"]))
+            if gap < SMALL_DIFF:
+                out.append(
+                    "  The data cannot tell the full model from the one without a discount: "
+                    "LOO does not show the discount is zero, only that the evidence rows do not "
+                    "pin it down; its estimate rests on its prior (see rdshare sensitivity)."
+                )
         return out
 
     def to_markdown(self) -> str:
@@ -170,6 +284,8 @@ class ComparisonResult:
         ]
         for name, r in self.table.iterrows():
             hk = ", ".join(f"{row} ({k:.2f})" for row, k in self.loo[name]["high_k"]) or "none"
+            if self.loo[name].get("refitted"):
+                hk += " (refitted exactly)"
             out.append(
                 f"| {name} | {r['elpd']:.1f} ({r['se']:.1f}) | {r['p']:.1f} | "
                 f"{r['elpd_diff']:.1f} ({r['dse']:.1f}) | {r['weight']:.2f} | {hk} |"
@@ -196,43 +312,95 @@ class ComparisonResult:
             self.pointwise.to_csv(
                 tmp / "pointwise.csv", index=False, float_format="%.6g", lineterminator="\n"
             )
-            doc = self.to_dict()
-            doc["command"] = command if command is not None else sys.argv
-            doc["versions"] = versions()
-            runs.write_json(tmp / "compare.json", doc)
+            runs.write_json(tmp / "compare.json", self.to_dict())
             (tmp / "compare.md").write_text(self.to_markdown(), encoding="utf-8")
+            runs.write_manifest(
+                tmp,
+                {
+                    "kind": "compare",
+                    "command": command if command is not None else sys.argv,
+                    "versions": versions(),
+                    "seed": self.info.get("seed"),
+                },
+                hashed=("compare.csv", "pointwise.csv", "compare.json"),
+            )
         return folder
 
 
 def compare_trees(
-    trees: dict, converged: dict[str, bool] | None = None, info: dict | None = None
+    trees: dict,
+    converged: dict[str, bool] | None = None,
+    info: dict | None = None,
+    *,
+    refit: dict | None = None,
 ) -> ComparisonResult:
-    """Compare fitted variants given as ``{name: DataTree}`` (each with a log_likelihood group)."""
+    """Compare fitted variants given as ``{name: DataTree}`` (each with a log_likelihood group).
+
+    ``refit``, when given, is ``{"design": Design, "priors": PriorSet, "config": FitConfig}``: the
+    rows with high Pareto k are then refitted exactly (arviz-stats ``reloo``).
+    """
     import arviz_stats as azs
 
     elpds = {name: loo(tree) for name, tree in trees.items()}
+    summary: dict[str, dict] = {}
+    for name, e in elpds.items():
+        summary[name] = {
+            "elpd_psis": float(e.elpd),
+            "n_rows": int(e.n_data_points),
+            "n_draws": int(e.n_samples),
+            "good_k": float(e.good_k),
+            "high_k": high_k_rows(e),
+            "refitted": [],
+        }
+        if refit is not None and summary[name]["high_k"]:
+            from dataclasses import replace
+
+            from arviz_stats.loo import reloo
+
+            cfg = replace(refit["config"], variant=name)
+            row_ids = [str(r) for r in e.pareto_k["row"].values]
+            refits: list[dict] = []
+            wrapper_cls = _row_refitter(
+                refit["design"], refit["priors"], cfg, name, row_ids, refits
+            )
+            wrapper = wrapper_cls(model=None, idata_orig=loo_tree(trees[name]))
+            exact = reloo(wrapper, loo_orig=e, var_name=LOG_LIK_VAR, pointwise=True)
+            psis_i = dict(zip(row_ids, e.elpd_i.values, strict=True))
+            exact_i = dict(zip(row_ids, exact.elpd_i.values, strict=True))
+            k_before = dict(summary[name]["high_k"])
+            for x in refits:
+                x.update(
+                    {
+                        "k": k_before.get(x["row"]),
+                        "elpd_psis": float(psis_i[x["row"]]),
+                        "elpd_exact": float(exact_i[x["row"]]),
+                    }
+                )
+            summary[name]["refitted"] = refits
+            elpds[name] = exact
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="Estimated shape parameter of Pareto", category=UserWarning
         )
         table = azs.compare(elpds, round_to="none")
     rows = []
-    summary = {}
     for name, e in elpds.items():
-        k = e.pareto_k
-        for row, ki, ei in zip(k["row"].values, k.values, e.elpd_i.values, strict=True):
+        refitted = {x["row"] for x in summary[name]["refitted"]}
+        k_orig = dict(summary[name]["high_k"])
+        for row, ki, ei in zip(
+            e.pareto_k["row"].values, e.pareto_k.values, e.elpd_i.values, strict=True
+        ):
+            row = str(row)
             rows.append(
-                {"variant": name, "row": str(row), "elpd_i": float(ei), "pareto_k": float(ki)}
+                {
+                    "variant": name,
+                    "row": row,
+                    "elpd_i": float(ei),
+                    "pareto_k": float(k_orig.get(row, ki)),
+                    "refitted": row in refitted,
+                }
             )
-        summary[name] = {
-            "elpd": float(e.elpd),
-            "se": float(e.se),
-            "p_loo": float(e.p),
-            "n_rows": int(e.n_data_points),
-            "n_draws": int(e.n_samples),
-            "good_k": float(e.good_k),
-            "high_k": high_k_rows(e),
-        }
+        summary[name].update({"elpd": float(e.elpd), "se": float(e.se), "p_loo": float(e.p)})
     return ComparisonResult(
         table, pd.DataFrame(rows), summary, dict(converged or {}), dict(info or {})
     )
@@ -245,6 +413,7 @@ def run(
     *,
     variants: tuple[str, ...] = VARIANTS,
     fits: dict | None = None,
+    reloo: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ComparisonResult:
     """Fit each variant (unless given in ``fits``) and compare them by PSIS-LOO.
@@ -257,12 +426,15 @@ def run(
         Sampler settings shared by every variant (its ``variant`` field is overridden).
     fits : dict of {variant: FitResult, Run or DataTree}, optional
         Fits already made (e.g. the run's own full fit), reused instead of refitting.
+    reloo : bool
+        Refit each variant without each row whose Pareto k is too high and use the exact term.
     progress : callable, optional
         ``progress(variant, i, n)`` before each fit.
     """
     from dataclasses import replace
 
     from rdshare.core import dataset as ds_mod
+    from rdshare.core import design as design_mod
     from rdshare.core import priors as priors_mod
     from rdshare.core.dataset import Dataset
     from rdshare.core.priors import PriorSet
@@ -302,7 +474,11 @@ def run(
         "seed": config.seed,
         "config": {k: getattr(config, k) for k in ("draws", "tune", "chains", "target_accept")},
     }
-    return compare_trees(trees, converged, info)
+    refit = None
+    if reloo:
+        design = design_mod.build(dataset.fitted)
+        refit = {"design": design, "priors": prior_set, "config": replace(config, predictive=False)}
+    return compare_trees(trees, converged, info, refit=refit)
 
 
 def load(folder: str | Path) -> dict | None:

@@ -429,10 +429,9 @@ def _fit_config(cfg: SBCConfig, cores: int):
     )
 
 
-def _one(spec: _Spec, base, i: int, ss: np.random.SeedSequence) -> dict:
+def _one(spec: _Spec, i: int, ss: np.random.SeedSequence) -> dict:
     from rdshare.core import simulate as sim_mod
     from rdshare.inference import fit as fit_mod
-    from rdshare.inference import model as model_mod
     from rdshare.inference.diagnostics import gate
 
     cfg = spec.config
@@ -442,7 +441,8 @@ def _one(spec: _Spec, base, i: int, ss: np.random.SeedSequence) -> dict:
     simulator = spec.simulator or sim_mod.simulate
     data = simulator(spec.design, truth, rng)
     seed = int(fit_ss.generate_state(1)[0])
-    compiled = base.with_data(**model_mod.data_values(data))
+    # Compiled once per process and structure (fit's cache); this only swaps the data in.
+    compiled = fit_mod.compiled_sampler(data, spec.priors, "full", cfg.lab_effects)
     t0 = time.perf_counter()
     tree = fit_mod.sample_posterior(compiled, _fit_config(cfg, spec.cores), seed)
     seconds = time.perf_counter() - t0
@@ -472,17 +472,9 @@ def _one(spec: _Spec, base, i: int, ss: np.random.SeedSequence) -> dict:
     return rec
 
 
-def _base_model(spec: _Spec):
-    from rdshare.inference.fit import compiled_model
-
-    # Compiled once per process and structure (fit's module cache); this only swaps data.
-    return compiled_model(spec.design, spec.priors, "full", spec.config.lab_effects)[1]
-
-
 def run_chunk(spec: _Spec, items: list[tuple[int, np.random.SeedSequence]]) -> list[dict]:
     """Run the simulations ``items`` (index, seed sequence) in this process; the unit of a Dask task."""
-    base = _base_model(spec)
-    return [_one(spec, base, i, ss) for i, ss in items]
+    return [_one(spec, i, ss) for i, ss in items]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -495,11 +487,10 @@ def _chunks(items: list, size: int) -> list[list]:
 
 
 def _run_local(spec: _Spec, items: list, progress: ProgressFn | None) -> list[dict]:
-    base = _base_model(spec)
     out: list[dict] = []
     failed = 0
     for i, ss in items:
-        rec = _one(spec, base, i, ss)
+        rec = _one(spec, i, ss)
         out.append(rec)
         failed += not rec["converged"]
         if progress is not None:
@@ -745,6 +736,8 @@ def run(
     design = design_mod.build(dataset.fitted)
     seeds = sim_seeds(config.seed, config.sims)
     ids = list(range(config.sims)) if sim_ids is None else sorted(set(sim_ids))
+    if any(not 0 <= i < config.sims for i in ids):
+        raise ValueError(f"sim_ids must lie in 0..{config.sims - 1}")
     items = [(i, seeds[i]) for i in ids]
     distributed = workers is not None or scheduler is not None or client is not None
     cores = 1 if distributed else DEFAULTS["cores"]
@@ -776,6 +769,16 @@ def run(
         "bound_rows": int(design.bound_idx.size),
     }
     return SBCResult(table, replace(config), verdicts, verdicts_conv, info)
+
+
+def load(folder: str | Path) -> dict | None:
+    """The saved verdict (``verdict.json``) of an SBC folder, or None if there is none."""
+    import json
+
+    path = Path(folder) / "verdict.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ likelihood sensitivity with power-scaling", Stat Comput 34:57; arviz-stats ``pse
     ==================  ===================  =============================================================
     prior sensitivity   likelihood sens.     diagnosis
     ==================  ===================  =============================================================
-    >= 0.05             >= 0.05              prior-data conflict: prior and data pull apart
+    >= 0.05             >= 0.05              (potential) prior-data conflict: they pull apart
     >= 0.05             < 0.05               prior-dominated: the data say little, the prior decides
     < 0.05              >= 0.05              likelihood-dominated: the data decide
     < 0.05              < 0.05               no sensitivity detected
@@ -50,11 +50,37 @@ THRESHOLD = 0.05
 #: log_prior terms that are model structure, not priors a user writes.
 STRUCTURAL_PRIOR_TERMS = ("u_lab", "z_lab")
 FOLDER = "sensitivity"
+PSENSE_COLUMNS = (
+    "name",
+    "prior",
+    "likelihood",
+    "diagnosis",
+    "explanation",
+    "prior_q05",
+    "prior_q95",
+    "post_q05",
+    "post_q95",
+    "width_ratio",
+)
+INTERVAL_COLUMNS = (
+    "name",
+    "role",
+    "priors",
+    "priors_file",
+    "q05",
+    "q50",
+    "q95",
+    "converged",
+    "width",
+    "median_shift",
+    "width_ratio",
+)
 
 DIAGNOSES = {
     (True, True): (
         "prior-data conflict",
-        "both the prior and the data move it: they pull in different directions",
+        "both power-scalings move it: the prior and the data may pull in different directions "
+        "(compare the prior file's interval with what the data say)",
     ),
     (True, False): (
         "prior-dominated",
@@ -112,19 +138,7 @@ def power_scaling(tree, var_names=QUANTITIES, threshold: float = THRESHOLD) -> p
             row.update({"prior_q05": pq[0], "prior_q95": pq[1]})
             row["width_ratio"] = (q[1] - q[0]) / (pq[1] - pq[0]) if pq[1] > pq[0] else np.nan
         rows.append(row)
-    cols = [
-        "name",
-        "prior",
-        "likelihood",
-        "diagnosis",
-        "explanation",
-        "prior_q05",
-        "prior_q95",
-        "post_q05",
-        "post_q95",
-        "width_ratio",
-    ]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    return pd.DataFrame(rows).reindex(columns=list(PSENSE_COLUMNS))
 
 
 def _label(prior_set) -> str:
@@ -207,7 +221,7 @@ def refit_intervals(
     base = df.groupby("name").first()
     df["median_shift"] = (df["q50"] - df["name"].map(base["q50"])) / df["name"].map(base["width"])
     df["width_ratio"] = df["width"] / df["name"].map(base["width"])
-    return df
+    return df.reindex(columns=list(INTERVAL_COLUMNS))
 
 
 @dataclass
@@ -293,9 +307,14 @@ class SensitivityResult:
                 )
         return "\n".join(out) + "\n"
 
-    def save(self, run_dir: str | Path, *, force: bool = False) -> Path:
+    def save(
+        self, run_dir: str | Path, *, force: bool = False, command: list[str] | None = None
+    ) -> Path:
         """Write ``RUN_DIR/sensitivity/`` atomically (refuses an existing one unless ``force``)."""
+        import sys
+
         from rdshare.core import runs
+        from rdshare.inference.results import versions
 
         folder = Path(run_dir) / FOLDER
         with runs.staged_folder(folder, force=force) as tmp:
@@ -307,6 +326,16 @@ class SensitivityResult:
                 tmp / "intervals.csv", index=False, float_format="%.6g", lineterminator="\n"
             )
             (tmp / "sensitivity.md").write_text(self.to_markdown(), encoding="utf-8")
+            runs.write_manifest(
+                tmp,
+                {
+                    "kind": "sensitivity",
+                    "command": command if command is not None else sys.argv,
+                    "versions": versions(),
+                    "run": self.info.get("run"),
+                },
+                hashed=("sensitivity.json", "sensitivity.csv", "intervals.csv"),
+            )
         return folder
 
 
@@ -353,7 +382,10 @@ def load(run_dir: str | Path) -> SensitivityResult | None:
     if not (folder / "sensitivity.json").is_file():
         return None
     doc = json.loads((folder / "sensitivity.json").read_text(encoding="utf-8"))
-    psense = pd.DataFrame(doc.pop("power_scaling"))
-    intervals = pd.DataFrame(doc.pop("intervals"))
+    psense = pd.DataFrame(doc.pop("power_scaling")).reindex(columns=list(PSENSE_COLUMNS))
+    rows = doc.pop("intervals")
+    intervals = (
+        pd.DataFrame(rows).reindex(columns=list(INTERVAL_COLUMNS)) if rows else pd.DataFrame()
+    )
     doc.pop("unconverged_refits", None)
     return SensitivityResult(psense, intervals, doc)
