@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         config = FitConfig(**{k: v for k, v in run_.config.items() if k in known})
         if config.variant == "full":
             fits["full"] = run_
-        folder = Path(args.out) if args.out is not None else Path(args.run) / "compare"
+        from rdshare.inference.compare import FOLDER
+
+        folder = Path(args.out) if args.out is not None else Path(args.run) / FOLDER
     else:
         from rdshare.core import dataset as ds_mod
         from rdshare.core import priors as priors_mod
@@ -153,6 +155,12 @@ def run(args: argparse.Namespace) -> int:
     print(res.describe())
     print()
     print(f"written: {folder}")
+    if args.run is not None and folder == Path(args.run) / compare.FOLDER:
+        from rdshare.commands.report import refresh_report
+
+        report = refresh_report(Path(args.run))
+        if report is not None:
+            print(f"report updated: {report}")
     bad = [v for v, ok in res.converged.items() if not ok]
     if bad:
         msg = f"variant(s) {', '.join(bad)} did NOT pass the convergence gate"

@@ -104,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
     print(res.describe())
     print()
     print(f"written: {folder}")
+    from rdshare.commands.report import refresh_report
+
+    report = refresh_report(Path(args.run_dir))
+    if report is not None:
+        print(f"report updated: {report}")
     bad = res.unconverged_refits
     if bad:
         msg = f"refit(s) under {', '.join(bad)} did NOT pass the convergence gate; their intervals are marked"

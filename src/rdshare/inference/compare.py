@@ -481,6 +481,10 @@ def run(
     return compare_trees(trees, converged, info, refit=refit)
 
 
+#: Name of the comparison folder inside a run folder (``rdshare compare --run RUN_DIR``).
+FOLDER = "compare"
+
+
 def load(folder: str | Path) -> dict | None:
     """The saved comparison (``compare.json`` as a dict, plus ``markdown``), or None if absent."""
     folder = Path(folder)
