@@ -3,6 +3,10 @@
 Every problem with user input ends as an :class:`InputError` carrying one or more :class:`Problem`
 records, each naming the file, line and field at fault. The CLI prints them and exits with code 2.
 Nothing else in the library should let a bare ``ValueError`` or ``KeyError`` escape from input handling.
+
+Two helpers turn the ways reading a user's file can fail into such problems: :func:`read_input` (a
+bounded read: missing file, folder, unreadable, too large) and :func:`parse_toml` (encoding and every
+exception :mod:`tomllib` raises on hostile text).
 """
 
 from __future__ import annotations
@@ -154,9 +158,8 @@ def parse_toml(raw: bytes, name: str) -> tuple[str, dict]:
         raise InputError(Problem(name, "is not UTF-8 text (save it as UTF-8)", line=line)) from None
     try:
         doc = tomllib.loads(text)
-    except (
-        ValueError
-    ) as exc:  # TOMLDecodeError, or int() refusing a number with thousands of digits
+    except ValueError as exc:
+        # a TOMLDecodeError, or int() refusing a number with thousands of digits
         msg = str(exc)
         m = _TOML_WHERE.search(msg)
         line = getattr(exc, "lineno", None)

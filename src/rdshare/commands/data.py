@@ -60,7 +60,7 @@ def run_check(args: argparse.Namespace) -> int:
     ds = dataset.load(paths) if args.with_shipped else dataset.read(paths)
     n_fit = len(ds.fitted)
     print(
-        f"ok: {len(ds)} rows in {len(paths)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)"
+        f"ok: {len(ds)} rows in {len(ds.files)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)"
     )
     return 0
 

@@ -154,18 +154,19 @@ def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
     problems: list[Problem] = []
     frames: list[pd.DataFrame] = []
     digest = hashlib.sha256()
+    keys: list[
+        tuple[str, str, str, int]
+    ] = []  # (id, lab, file, line) of every record, valid or not
     for path in paths:
-        frame, raw = _read_one(path, problems)
+        frame, raw = _read_one(path, problems, keys)
         if raw is not None:
             digest.update(raw)
         if frame is not None:
             frames.append(frame)
-    if frames:
-        table = pd.concat(frames, ignore_index=True)
-        _check_ids(table, problems)
-        _check_lab_spelling(table, problems)
-    else:
-        table = _empty_table()
+    # Across rows and files, on every record (a row with another problem still claims its id).
+    _check_ids(keys, problems)
+    _check_lab_spelling(keys, problems)
+    table = pd.concat(frames, ignore_index=True) if frames else _empty_table()
     if problems:
         raise InputError(problems)
     if table["exclude"].eq("").sum() == 0:
@@ -179,7 +180,9 @@ def _empty_table() -> pd.DataFrame:
     )
 
 
-def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None, bytes | None]:
+def _read_one(
+    path: Path, problems: list[Problem], keys: list[tuple[str, str, str, int]]
+) -> tuple[pd.DataFrame | None, bytes | None]:
     name = str(path)
     try:
         raw = read_input(path, MAX_BYTES, "CSV file")
@@ -260,6 +263,7 @@ def _read_one(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None,
 
     out = []
     for line, rec in records:
+        keys.append((rec.get("id", ""), rec.get("lab", ""), name, line))
         row = _validate_row(name, line, rec, problems)
         if row is not None:
             row["source_file"] = name
@@ -384,9 +388,11 @@ def _parse_number(text: str) -> float | None:
         return None
 
 
-def _check_ids(table: pd.DataFrame, problems: list[Problem]) -> None:
+def _check_ids(keys: list[tuple[str, str, str, int]], problems: list[Problem]) -> None:
     seen: dict[str, tuple[str, int]] = {}
-    for rid, f, ln in zip(table["id"], table["source_file"], table["source_line"], strict=True):
+    for rid, _lab, f, ln in keys:
+        if not rid:
+            continue
         if rid in seen:
             first = seen[rid]
             problems.append(
@@ -396,11 +402,13 @@ def _check_ids(table: pd.DataFrame, problems: list[Problem]) -> None:
             seen[rid] = (f, ln)
 
 
-def _check_lab_spelling(table: pd.DataFrame, problems: list[Problem]) -> None:
+def _check_lab_spelling(keys: list[tuple[str, str, str, int]], problems: list[Problem]) -> None:
     """Rows of one lab must share one spelling: 'OpenAI' and 'openai ' would split its lab effect."""
     first: dict[str, tuple[str, str, int]] = {}
-    for lab, f, ln in zip(table["lab"], table["source_file"], table["source_line"], strict=True):
-        key = " ".join(str(lab).split()).casefold()
+    for _rid, lab, f, ln in keys:
+        if not lab:
+            continue
+        key = " ".join(lab.split()).casefold()
         if key not in first:
             first[key] = (lab, f, ln)
         elif first[key][0] != lab:

@@ -483,7 +483,7 @@ def _num(v) -> float | None:
     try:
         return float(v)
     except OverflowError:
-        return math.copysign(math.inf, v)
+        return math.inf if v > 0 else -math.inf
 
 
 def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:

@@ -257,13 +257,15 @@ def load_scenario(path: str | Path) -> Scenario:
         raise InputError(Problem(src, "is not UTF-8 text")) from None
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or int() refusing a number of 4300+ digits
         msg = str(exc)
         line = getattr(exc, "lineno", None)
         if line is None:
             m = re.search(r"at line (\d+)", msg)
             line = int(m.group(1)) if m else None
         raise InputError(Problem(src, f"is not valid TOML: {msg}", line=line)) from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise InputError(Problem(src, "is not valid TOML: nested too deeply")) from None
 
     problems: list[Problem] = []
 

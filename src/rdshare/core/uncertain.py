@@ -203,7 +203,10 @@ def parse_uncertain(
         value = _number(text, fail)
     else:
         text = repr(text_or_number)
-        value = float(text_or_number)
+        try:
+            value = float(text_or_number)
+        except OverflowError:  # an integer beyond float range (TOML allows them)
+            value = math.inf
         if not math.isfinite(value):
             raise fail(f"must be a finite number, got {text_or_number!r}")
     return _from_value(kind, value, text, what, fail)
