@@ -6,6 +6,6 @@ DEFAULTS = {
     "tune": 1000,
     "chains": 4,
     "cores": 2,
-    "target_accept": 0.99,
+    "target_accept": 0.995,
     "prior_draws": 1000,
 }
