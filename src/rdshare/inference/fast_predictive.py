@@ -210,7 +210,9 @@ def _coords(design: Design) -> dict[str, np.ndarray]:
     }
 
 
-def _dataset(values: dict[str, np.ndarray], design: Design, sample_shape: tuple[int, ...]) -> xr.Dataset:
+def _dataset(
+    values: dict[str, np.ndarray], design: Design, sample_shape: tuple[int, ...]
+) -> xr.Dataset:
     coords = _coords(design)
     sample_dims = ["chain", "draw"][: len(sample_shape)]
     data_vars, used = {}, {}
@@ -224,7 +226,9 @@ def _dataset(values: dict[str, np.ndarray], design: Design, sample_shape: tuple[
     return xr.Dataset(data_vars, coords=all_coords, attrs=_attrs(sample_dims))
 
 
-def posterior_parameters(posterior: xr.Dataset, variant: str, lab_effects: str) -> dict[str, np.ndarray]:
+def posterior_parameters(
+    posterior: xr.Dataset, variant: str, lab_effects: str
+) -> dict[str, np.ndarray]:
     """The free variables of the posterior as arrays (chain, draw, ...)."""
     names = list(parameters(variant))
     if variant != "pooled":
@@ -277,10 +281,8 @@ def constant_data(design: Design) -> xr.Dataset:
         if name in skip:
             continue
         arr = np.asarray(v)
-        if arr.dtype.kind in "iu":
-            arr = arr.astype(np.int32)  # pm.Data stores integer data as int32 (pymc.pytensorf.intX)
-        else:
-            arr = arr.astype(np.float64)
+        # pm.Data stores integer data as int32 (pymc.pytensorf.intX), floats as float64
+        arr = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr.astype(np.float64)
         dim = _CONSTANT_DIMS[name]
         data_vars[name] = ((dim,), arr)
         used[dim] = coords[dim]

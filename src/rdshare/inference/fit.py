@@ -14,6 +14,7 @@ See docs/performance.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import nutpie  # does not import PyTensor, so the order with model_mod (which configures it) is free
 from scipy.special import expit
 
 from rdshare.core import dataset as ds_mod
@@ -32,8 +34,6 @@ from rdshare.inference import model as model_mod
 from rdshare.inference.diagnostics import gate
 from rdshare.inference.results import FitResult, summarise, versions
 from rdshare.inference_defaults import DEFAULTS
-
-import nutpie  # noqa: E402  (after model_mod configured PyTensor)
 
 PREDICTIVE_ENGINES = ("numpy", "pymc")
 
@@ -60,22 +60,70 @@ class FitConfig:
         from rdshare.errors import InputError, Problem
 
         problems = []
-        for name, lo in (("draws", 1), ("tune", 0), ("chains", 1), ("cores", 1), ("prior_draws", 1)):
+        for name, lo in (
+            ("draws", 1),
+            ("tune", 0),
+            ("chains", 1),
+            ("cores", 1),
+            ("prior_draws", 1),
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                problems.append(Problem("<command line>", f"{v!r} must be a whole number >= {lo}", field=f"--{name.replace('_', '-')}"))
+                problems.append(
+                    Problem(
+                        "<command line>",
+                        f"{v!r} must be a whole number >= {lo}",
+                        field=f"--{name.replace('_', '-')}",
+                    )
+                )
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            problems.append(Problem("<command line>", f"{self.seed!r} must be a whole number in [0, 2**32)", field="--seed"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.seed!r} must be a whole number in [0, 2**32)",
+                    field="--seed",
+                )
+            )
         if not 0.5 <= self.target_accept < 1.0:
-            problems.append(Problem("<command line>", f"{self.target_accept!r} must be in [0.5, 1)", field="--target-accept"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.target_accept!r} must be in [0.5, 1)",
+                    field="--target-accept",
+                )
+            )
         if self.lab_effects not in model_mod.LAB_EFFECTS:
-            problems.append(Problem("<command line>", f"{self.lab_effects!r} is not one of {', '.join(model_mod.LAB_EFFECTS)}", field="--lab-effects"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.lab_effects!r} is not one of {', '.join(model_mod.LAB_EFFECTS)}",
+                    field="--lab-effects",
+                )
+            )
         if self.adaptation not in ("diag", "low_rank"):
-            problems.append(Problem("<command line>", f"{self.adaptation!r} is not one of diag, low_rank", field="--adaptation"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.adaptation!r} is not one of diag, low_rank",
+                    field="--adaptation",
+                )
+            )
         if self.predictive_engine not in PREDICTIVE_ENGINES:
-            problems.append(Problem("<command line>", f"{self.predictive_engine!r} is not one of {', '.join(PREDICTIVE_ENGINES)}", field="predictive_engine"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.predictive_engine!r} is not one of {', '.join(PREDICTIVE_ENGINES)}",
+                    field="predictive_engine",
+                )
+            )
         if self.variant not in model_mod.VARIANTS:
-            problems.append(Problem("<command line>", f"{self.variant!r} is not one of {', '.join(model_mod.VARIANTS)}", field="--variant"))
+            problems.append(
+                Problem(
+                    "<command line>",
+                    f"{self.variant!r} is not one of {', '.join(model_mod.VARIANTS)}",
+                    field="--variant",
+                )
+            )
         if problems:
             raise InputError(problems)
 
@@ -122,11 +170,13 @@ def compiled_sampler(
     from rdshare.inference import compile_cache
 
     key = structure_key(design, priors, variant, lab_effects)
+    data = model_mod.data_values(design)
     if key not in _COMPILED:
-        if model is None:
-            model = model_mod.build(design, priors, variant, lab_effects)
-        _COMPILED[key] = compile_cache.load_or_compile(model, key, log=_compile_logger)
-    return compile_cache.with_data(_COMPILED[key], model_mod.data_values(design))
+        # built only if the cache cannot serve this structure without it
+        build = functools.partial(model_mod.build, design, priors, variant, lab_effects)
+        source = model if model is not None else build
+        _COMPILED[key] = compile_cache.load_or_compile(source, key, data=data, log=_compile_logger)
+    return compile_cache.with_data(_COMPILED[key], data)
 
 
 def compiled_model(
@@ -259,7 +309,7 @@ def fit(
     t = time.perf_counter()
     gate_vars = [v for v in gate_variables(config.variant) if v in tree["posterior"].ds]
     verdict = gate(tree, gate_vars)
-    summary = summarise(tree["posterior"].ds, gate_vars + ["f_new_lab"])
+    summary = summarise(tree["posterior"].ds, [*gate_vars, "f_new_lab"])
     timings["diagnostics"] = time.perf_counter() - t
 
     tree.attrs.update(
@@ -285,7 +335,11 @@ def fit(
 
 
 def add_predictive(
-    tree, design: design_mod.Design, priors: PriorSet, config: FitConfig, seeds: tuple[int, int, int]
+    tree,
+    design: design_mod.Design,
+    priors: PriorSet,
+    config: FitConfig,
+    seeds: tuple[int, int, int],
 ) -> None:
     """Add prior, prior_predictive, observed_data, constant_data, posterior_predictive,
     log_likelihood and log_prior to ``tree`` (in place), with ``config.predictive_engine``.
@@ -297,12 +351,16 @@ def add_predictive(
         import pymc as pm
 
         model = model_mod.build(design, priors, config.variant, config.lab_effects)
-        prior = pm.sample_prior_predictive(draws=config.prior_draws, model=model, random_seed=s_prior)
+        prior = pm.sample_prior_predictive(
+            draws=config.prior_draws, model=model, random_seed=s_prior
+        )
         add_new_lab(prior["prior"], s_prior_new)
         for name in ("prior", "prior_predictive", "observed_data", "constant_data"):
             if name in prior.children:
                 tree[name] = prior[name]
-        ppc = pm.sample_posterior_predictive(tree, model=model, random_seed=s_ppc, progressbar=False)
+        ppc = pm.sample_posterior_predictive(
+            tree, model=model, random_seed=s_ppc, progressbar=False
+        )
         tree["posterior_predictive"] = ppc["posterior_predictive"]
         pm.compute_log_likelihood(tree, model=model, progressbar=False)
         pm.stats.compute_log_prior(tree, model=model, progressbar=False)

@@ -1,0 +1,406 @@
+"""rdshare against the by-hand PyMC baseline, in one run on one machine (``make bench``).
+
+Every measurement runs in a fresh subprocess (imports, compiles and interpreter exit included), is repeated,
+and is reported as the median with its range; rdshare and the baseline alternate, so load from other
+programmes on the machine falls on both.
+
+1. ``baseline``: a plain script that builds the same PyMC model (``rdshare.inference.model.build`` on the
+   shipped design) and calls ``pm.sample(chains=4, cores=2, random_seed=1, progressbar=False)`` with every
+   other setting at its default (nutpie, 1000 draws, 1000 tuning steps).
+2. ``rdshare fit`` end to end (fit, convergence gate, predictive groups, plots, report, run folder), cold
+   (PyTensor's ``base_compiledir`` and ``RDSHARE_CACHE_DIR`` both fresh, empty directories) and warm
+   (both caches filled by an earlier, untimed run). The baseline is measured cold and warm the same way.
+3. SBC: ``rdshare.inference.sbc.run`` with K simulations in one process (compiled once, data swapped per
+   fit), against K naive fits in one process that rebuild the model and call ``pm.sample`` each time
+   (same simulated datasets, same sampler settings); both extrapolated to 200 fits, labelled as such.
+4. Peak memory (maximum resident set size) of each subprocess, from ``os.wait4``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_fit.py                 # the full run (about 10 minutes)
+    .venv/bin/python benchmarks/bench_fit.py --quick         # one repetition of each, K=2
+    .venv/bin/python benchmarks/bench_fit.py --json out.json # also write every measurement
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+PY = sys.executable
+REPO = Path(__file__).resolve().parents[1]
+SBC_TARGET_FITS = 200
+
+BASELINE = textwrap.dedent(
+    """
+    import pymc as pm
+    from rdshare.core import dataset, design, priors
+    from rdshare.inference import model
+
+    d = design.build(dataset.load([]).fitted)
+    m = model.build(d, priors.load(None))
+    with m:
+        idata = pm.sample(chains=4, cores=2, random_seed=1, progressbar=False)
+    print(float(idata.posterior["f_frontier"].mean()))
+    """
+)
+
+SBC_RDSHARE = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    from rdshare.inference import sbc
+    res = sbc.run(config=sbc.SBCConfig(sims=int(sys.argv[1])))
+    t1 = time.perf_counter()
+    print(json.dumps({
+        "in_process_s": t1 - t0,
+        "sims_s": res.info["wall_seconds"],
+        "fit_seconds": [float(x) for x in res.table["fit_seconds"]],
+        "converged": int(res.table["converged"].sum()),
+    }))
+    """
+)
+
+SBC_NAIVE = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import pymc as pm
+    from rdshare.core import dataset, design, priors, simulate
+    from rdshare.inference import model, sbc
+
+    k = int(sys.argv[1])
+    d = design.build(dataset.load([]).fitted)
+    pr = priors.load(None)
+    cfg = sbc.SBCConfig(sims=k)
+    times = []
+    t0 = time.perf_counter()
+    for i, ss in enumerate(sbc.sim_seeds(cfg.seed, k)):
+        # the same simulated datasets and sampler seeds as rdshare's SBC
+        sim_ss, fit_ss = (np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, j)) for j in (0, 1))
+        rng = np.random.default_rng(sim_ss)
+        data = simulate.simulate(d, simulate.draw_prior(pr, d.n_labs, rng), rng)
+        seed = int(fit_ss.generate_state(1)[0])
+        t = time.perf_counter()
+        with model.build(data, pr):
+            pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, cores=2,
+                      target_accept=cfg.target_accept, random_seed=seed, progressbar=False,
+                      nuts_sampler_kwargs={"adaptation": cfg.adaptation})
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"in_process_s": time.perf_counter() - t0, "fit_seconds": times}))
+    """
+)
+
+
+@dataclass
+class Run:
+    wall: float
+    max_rss_mb: float
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def run_child(cmd: list[str], env: dict, cwd: Path) -> Run:
+    """Run ``cmd`` in a fresh process; wall time and that process's own peak RSS (``os.wait4``)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(wall, usage.ru_maxrss / 1024.0, proc.returncode, out.read(), err.read())
+
+
+def base_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RDSHARE_", "PYTENSOR_FLAGS"))}
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def env_with(pytensor_dir: Path, rdshare_dir: Path) -> dict:
+    env = base_env()
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={pytensor_dir}"
+    env["RDSHARE_CACHE_DIR"] = str(rdshare_dir)
+    return env
+
+
+def check(run: Run, what: str, ok=(0,)) -> Run:
+    if run.returncode not in ok:
+        sys.stderr.write(f"\n{what} failed (exit {run.returncode}):\n{run.stderr[-3000:]}\n")
+        raise SystemExit(1)
+    return run
+
+
+class Bench:
+    def __init__(self, work: Path):
+        self.work = work
+        self.n = 0
+        self.results: dict[str, list[Run]] = {}
+
+    def fresh(self, name: str) -> Path:
+        self.n += 1
+        p = self.work / f"{name}-{self.n}"
+        p.mkdir(parents=True)
+        return p
+
+    def record(self, key: str, run: Run) -> Run:
+        self.results.setdefault(key, []).append(run)
+        print(
+            f"  {key:<24} {run.wall:7.2f} s  {run.max_rss_mb:6.0f} MB  (exit {run.returncode})",
+            flush=True,
+        )
+        return run
+
+    def baseline(self, env: dict, key: str) -> Run:
+        script = self.work / "baseline.py"
+        script.write_text(BASELINE, encoding="utf-8")
+        return self.record(key, check(run_child([PY, str(script)], env, self.work), key))
+
+    def rdshare_fit(self, env: dict, key: str, seed: int) -> Run:
+        out = self.fresh("run") / "run"
+        cmd = [PY, "-m", "rdshare.cli", "fit", "--out", str(out), "--seed", str(seed)]
+        # exit 3: the fit ran but did not pass the convergence gate (still a complete, timed run)
+        run = check(run_child(cmd, env, self.work), key, ok=(0, 3))
+        manifest = out / "manifest.json"
+        if manifest.exists():
+            run.extra["timings"] = json.loads(manifest.read_text())["timings_seconds"]
+        run.extra["report"] = (out / "report.html").exists()
+        return self.record(key, run)
+
+    def help(self, env: dict) -> Run:
+        return self.record(
+            "rdshare --help",
+            check(run_child([PY, "-m", "rdshare.cli", "--help"], env, self.work), "help"),
+        )
+
+    def script(self, source: str, name: str, args: list[str], env: dict, key: str) -> Run:
+        path = self.work / name
+        path.write_text(source, encoding="utf-8")
+        run = check(run_child([PY, str(path), *args], env, self.work), key)
+        run.extra = json.loads(run.stdout.strip().splitlines()[-1])
+        return self.record(key, run)
+
+
+def med(runs: list[Run], attr: str = "wall") -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def span(runs: list[Run], attr: str = "wall") -> str:
+    vals = [getattr(r, attr) for r in runs]
+    return f"{min(vals):.1f}-{max(vals):.1f}" if len(vals) > 1 else "-"
+
+
+def machine_info() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or "unknown",
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gb"] = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    for pkg in (
+        "rdshare",
+        "pymc",
+        "pytensor",
+        "nutpie",
+        "numba",
+        "arviz",
+        "numpy",
+        "scipy",
+        "xarray",
+        "matplotlib",
+    ):
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = "not installed"
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="warm repetitions of each (median reported)"
+    )
+    ap.add_argument("--cold-repeats", type=int, default=2, help="cold repetitions of each")
+    ap.add_argument("--sbc-sims", type=int, default=5, help="K: simulations in the SBC comparison")
+    ap.add_argument(
+        "--seed", type=int, default=None, help="seed of the rdshare fits (default: rdshare's)"
+    )
+    ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--skip-sbc", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="one repetition of each, K=2")
+    ap.add_argument("--json", metavar="PATH", help="write every measurement to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.cold_repeats, args.sbc_sims = 1, 1, 2
+    if args.seed is None:
+        from rdshare.inference_defaults import DEFAULTS
+
+        args.seed = DEFAULTS["seed"]
+
+    info = machine_info()
+    load_before = os.getloadavg()
+    print("rdshare benchmark: by-hand pm.sample() baseline against rdshare, same machine, same run")
+    for k, v in info.items():
+        print(f"  {k:<11} {v}")
+    print(f"  load avg    {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} (before)")
+    print(flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="rdshare-bench-"))
+    bench = Bench(work)
+    try:
+        warm_pt, warm_rd = bench.fresh("pytensor-warm"), bench.fresh("rdshare-warm")
+        warm_env = env_with(warm_pt, warm_rd)
+
+        print("CLI start-up")
+        for _ in range(args.repeats):
+            bench.help(warm_env)
+
+        if not args.skip_cold:
+            print("cold: fresh PyTensor and rdshare cache directories for every run")
+            for _ in range(args.cold_repeats):
+                bench.baseline(env_with(bench.fresh("pt"), bench.fresh("rd")), "baseline cold")
+                bench.rdshare_fit(
+                    env_with(bench.fresh("pt"), bench.fresh("rd")), "rdshare fit cold", args.seed
+                )
+
+        print("warm: caches filled by one untimed run of each")
+        bench.baseline(warm_env, "(warm-up baseline)")
+        bench.rdshare_fit(warm_env, "(warm-up rdshare)", args.seed)
+        for i in range(args.repeats):
+            order = [0, 1] if i % 2 == 0 else [1, 0]
+            for j in order:
+                if j == 0:
+                    bench.baseline(warm_env, "baseline warm")
+                else:
+                    bench.rdshare_fit(warm_env, "rdshare fit warm", args.seed)
+
+        if not args.skip_sbc:
+            k = str(args.sbc_sims)
+            print(f"SBC: {k} simulations with rdshare's sampler settings (warm caches)")
+            bench.script(SBC_RDSHARE, "sbc_rdshare.py", [k], warm_env, "sbc rdshare")
+            bench.script(SBC_NAIVE, "sbc_naive.py", [k], warm_env, "sbc naive")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    load_after = os.getloadavg()
+    report(bench.results, args, info, load_before, load_after)
+    if args.json:
+        payload = {
+            "machine": info,
+            "load_before": load_before,
+            "load_after": load_after,
+            "args": vars(args),
+            "runs": {
+                k: [asdict(r) | {"stdout": "", "stderr": ""} for r in v]
+                for k, v in bench.results.items()
+            },
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        print(f"\nmeasurements written to {args.json}")
+    return 0
+
+
+def report(results: dict[str, list[Run]], args, info, load_before, load_after) -> None:
+    print()
+    print(
+        f"load avg {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute; {info['cpus']} CPUs)"
+    )
+    print()
+    print(f"{'measurement':<24} {'n':>3} {'median s':>9} {'range s':>12} {'peak MB':>8}")
+    for key, runs in results.items():
+        if key.startswith("("):
+            continue
+        print(
+            f"{key:<24} {len(runs):>3} {med(runs):>9.2f} {span(runs):>12} {med(runs, 'max_rss_mb'):>8.0f}"
+        )
+
+    def ratio(a: str, b: str) -> float | None:
+        if a in results and b in results:
+            return med(results[a]) / med(results[b])
+        return None
+
+    print()
+    warm = ratio("rdshare fit warm", "baseline warm")
+    cold = ratio("rdshare fit cold", "baseline cold")
+    if cold is not None:
+        print(f"ratio rdshare/baseline, cold: {cold:.2f}")
+    if warm is not None:
+        verdict = "met" if warm <= 0.5 else "NOT met"
+        print(f"ratio rdshare/baseline, warm: {warm:.2f}   (target <= 0.50: {verdict})")
+    if warm is not None:
+        m = med(results["rdshare fit warm"], "max_rss_mb") / med(
+            results["baseline warm"], "max_rss_mb"
+        )
+        print(f"peak memory rdshare/baseline, warm: {m:.2f}")
+    timed = [
+        r.extra.get("timings")
+        for r in results.get("rdshare fit warm", [])
+        if r.extra.get("timings")
+    ]
+    if timed:
+        phases = sorted({k for t in timed for k in t})
+        parts = ", ".join(
+            f"{p} {statistics.median(t.get(p, 0.0) for t in timed):.2f}" for p in phases
+        )
+        print(f"rdshare fit warm, median seconds by phase (manifest): {parts}")
+
+    if "sbc rdshare" in results and "sbc naive" in results:
+        r, n = results["sbc rdshare"][0], results["sbc naive"][0]
+        k = len(r.extra["fit_seconds"])
+        r_setup = r.wall - r.extra["sims_s"]
+        r_per = r.extra["sims_s"] / k
+        n_setup = n.wall - n.extra["in_process_s"]
+        n_per = n.extra["in_process_s"] / k
+        r_200 = r_setup + SBC_TARGET_FITS * r_per
+        n_200 = n_setup + SBC_TARGET_FITS * n_per
+        print()
+        print(
+            f"SBC, K={k} fits in one process each (rdshare's sampler settings, same simulated data):"
+        )
+        print(
+            f"  rdshare: {r.wall:6.1f} s wall = {r_setup:.1f} s start-up + {r_per:.2f} s per fit "
+            f"(of which sampling {statistics.mean(r.extra['fit_seconds']):.2f} s); peak {r.max_rss_mb:.0f} MB"
+        )
+        print(
+            f"  naive:   {n.wall:6.1f} s wall = {n_setup:.1f} s start-up + {n_per:.2f} s per fit "
+            f"(rebuild + pm.sample each time); peak {n.max_rss_mb:.0f} MB"
+        )
+        print(f"  ratio rdshare/naive per fit: {r_per / n_per:.3f}")
+        verdict = "met" if r_200 < 120 else "NOT met"
+        print(
+            f"  EXTRAPOLATED to {SBC_TARGET_FITS} fits from K={k}: rdshare {r_200 / 60:.1f} min, "
+            f"naive {n_200 / 60:.1f} min   (target < 2 min: {verdict})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
