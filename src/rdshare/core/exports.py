@@ -246,10 +246,9 @@ def squiggle_fit(values: np.ndarray | Output, unit: str = "") -> SquiggleFit:
             s5, s95 = _num(q5), _num(q95)
             expr = f"{family}({{p5: {s5}, p95: {s95}}})"
             lo, hi = float(s5), float(s95)
-            if family == "lognormal":
-                fitted = (lo, math.sqrt(lo * hi), hi)
-            else:
-                fitted = (lo, 0.5 * (lo + hi), hi)
+            fitted = (
+                (lo, math.sqrt(lo * hi), hi) if family == "lognormal" else (lo, 0.5 * (lo + hi), hi)
+            )
     diff = max(abs(f - d) for f, d in zip(fitted, drawn, strict=True))
     width = q95 - q5
     # a zero width only happens with a point fit, exact when the three quantiles agree

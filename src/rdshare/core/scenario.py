@@ -470,10 +470,11 @@ def evaluate(
     d = np.asarray(draws["discount"], dtype=float)
     label = scenario.unit.label
 
-    if "budget" in sampled:
-        c = sampled["budget"]
-    else:
-        c = sv.budget_from_final_run(sampled["final_run"], f)
+    c = (
+        sampled["budget"]
+        if "budget" in sampled
+        else sv.budget_from_final_run(sampled["final_run"], f)
+    )
     n_labs = sampled["labs"]
     d_eff = sv.effective_discount(d, sampled["fork_rate"])
     d_lead = sv.lead_discount(d_eff, sampled["lead_months"], sampled["halflife_months"])
