@@ -39,7 +39,7 @@ import numpy as np
 from rdshare.core import savings as sv
 from rdshare.core.savings import SHARE, Output, Unit, get_unit
 from rdshare.core.uncertain import Uncertain, parse_uncertain
-from rdshare.errors import InputError, Problem
+from rdshare.errors import InputError, Problem, read_input
 
 __all__ = [
     "INPUTS",
@@ -64,6 +64,9 @@ class InputSpec:
     default: float | None
     help: str
 
+
+#: Largest scenario file read (a scenario is a few hundred bytes; this only stops a runaway input).
+MAX_BYTES = 1024 * 1024
 
 #: The closed list of ``[inputs]`` keys, with kinds and defaults (the one place defaults live).
 INPUTS: dict[str, InputSpec] = {
@@ -243,14 +246,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     src = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(Problem(src, "file not found")) from None
-    except IsADirectoryError:
-        raise InputError(Problem(src, "is a folder, not a TOML file")) from None
-    except OSError as exc:
-        raise InputError(Problem(src, f"cannot be read ({exc.strerror})")) from None
+    raw = read_input(path, MAX_BYTES, "TOML file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -239,6 +239,11 @@ def _from_value(kind: str, value: float, text: str, what: str, fail) -> Uncertai
     return Uncertain(kind=kind, low=value, high=value, dist="fixed", fixed=value, text=text)
 
 
+#: Widest amount range accepted, HIGH / LOW. A 90% interval over twelve orders of magnitude already
+#: carries no information; wider ones make the lognormal's draws underflow to 0 or overflow to inf.
+MAX_AMOUNT_RATIO = 1e12
+
+
 def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) -> Uncertain:
     if kind == "count":
         raise fail(f"N must be a fixed whole number, not a range ({text!r})")
@@ -247,6 +252,11 @@ def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) 
     if kind == "amount":
         if low <= 0:
             raise fail(f"{what} must be positive; the range {text!r} starts at {_fmt(low)}")
+        if high / low > MAX_AMOUNT_RATIO:
+            raise fail(
+                f"the range {text!r} spans more than {MAX_AMOUNT_RATIO:.0e} times (HIGH / LOW); "
+                "a 90% interval that wide says nothing and overflows sampling: narrow it"
+            )
         mu = 0.5 * (math.log(low) + math.log(high))
         sigma = (math.log(high) - math.log(low)) / (2.0 * _Z)
         return Uncertain(kind, low, high, "lognormal", (mu, sigma), text=text)

@@ -248,7 +248,11 @@ def load_run(folder: str | Path) -> Run:
         raise RunFolderError(
             Problem(str(folder / "posterior.nc"), f"cannot be read ({exc})")
         ) from None
-    inputs = manifest.get("inputs", {})
+    inputs = manifest.get("inputs")
+    if not isinstance(inputs, dict):
+        raise RunFolderError(
+            Problem(str(folder / runs.MANIFEST), "has no 'inputs' table", field="inputs")
+        )
     if tree.attrs.get("rdshare_data_sha256") != inputs.get("data_sha256"):
         raise RunFolderError(
             Problem(str(folder / "posterior.nc"), "its data hash does not match the manifest")
