@@ -96,3 +96,31 @@ def target_accept(text: str) -> float:
 def outputs_root() -> Path:
     """Default parent of run folders: ./outputs."""
     return Path("outputs")
+
+
+def add_sampler_options(
+    p: argparse.ArgumentParser, *, seed_help: str = "random seed", per: str = ""
+) -> None:
+    """--seed, --draws, --tune, --chains, --target-accept with the defaults of a user's fit.
+
+    ``per`` is appended to the per-chain help texts (e.g. ``" in each fit"`` for SBC).
+    """
+    from rdshare.inference_defaults import DEFAULTS
+
+    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help=seed_help)
+    p.add_argument(
+        "--draws",
+        type=positive_int,
+        default=DEFAULTS["draws"],
+        help=f"posterior draws per chain{per}",
+    )
+    p.add_argument(
+        "--tune", type=nonneg_int, default=DEFAULTS["tune"], help=f"tuning steps per chain{per}"
+    )
+    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help=f"chains{per}")
+    p.add_argument(
+        "--target-accept",
+        type=target_accept,
+        default=DEFAULTS["target_accept"],
+        help="NUTS target acceptance rate (0.5 to below 1)",
+    )

@@ -10,17 +10,14 @@ from pathlib import Path
 from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
-    nonneg_int,
+    add_sampler_options,
     outputs_root,
-    positive_int,
     resolve_priors,
-    seed_int,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
 
 def register(sub, formatter) -> None:
-    from rdshare.inference_defaults import DEFAULTS
 
     p = sub.add_parser(
         "compare",
@@ -52,20 +49,7 @@ def register(sub, formatter) -> None:
         default=None,
         help="take data, priors and settings from a run folder and reuse its fit",
     )
-    p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help="random seed")
-    p.add_argument(
-        "--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain"
-    )
-    p.add_argument(
-        "--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain"
-    )
-    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains")
-    p.add_argument(
-        "--target-accept",
-        type=float,
-        default=DEFAULTS["target_accept"],
-        help="NUTS target acceptance rate",
-    )
+    add_sampler_options(p)
     p.add_argument(
         "--out",
         metavar="DIR",

@@ -9,12 +9,9 @@ from pathlib import Path
 from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
-    nonneg_int,
+    add_sampler_options,
     outputs_root,
-    positive_int,
     resolve_priors,
-    seed_int,
-    target_accept,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
@@ -28,7 +25,6 @@ HEADLINE_LABELS = {
 
 
 def register(sub, formatter) -> None:
-    from rdshare.inference_defaults import DEFAULTS
 
     p = sub.add_parser(
         "fit",
@@ -51,25 +47,7 @@ def register(sub, formatter) -> None:
     )
     add_data_options(p)
     add_priors_option(p)
-    p.add_argument(
-        "--seed",
-        type=seed_int,
-        default=DEFAULTS["seed"],
-        help="random seed; same inputs and seed give the same numbers",
-    )
-    p.add_argument(
-        "--draws", type=positive_int, default=DEFAULTS["draws"], help="posterior draws per chain"
-    )
-    p.add_argument(
-        "--tune", type=nonneg_int, default=DEFAULTS["tune"], help="tuning steps per chain"
-    )
-    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains")
-    p.add_argument(
-        "--target-accept",
-        type=target_accept,
-        default=DEFAULTS["target_accept"],
-        help="NUTS target acceptance rate",
-    )
+    add_sampler_options(p, seed_help="random seed; same inputs and seed give the same numbers")
     p.add_argument(
         "--out",
         metavar="DIR",

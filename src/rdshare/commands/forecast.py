@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from rdshare.commands._common import positive_int, seed_int
-from rdshare.commands.predict import quiet_defaults
 
 #: Files every forecast folder holds (plus ``metaculus/<name>.json`` per ``--metaculus``).
 FORECAST_FILES = ("forecast.csv", "samples.csv", "squiggle.txt", "scenario.json")
@@ -97,7 +96,7 @@ def register(sub, formatter) -> None:
     p = sub.add_parser(
         "forecast",
         help="scenario savings from a run, as forecast.csv, samples, Squiggle and Metaculus CDFs",
-        formatter_class=quiet_defaults(formatter),
+        formatter_class=formatter,
         description=(
             "Combine a run's posterior draws of f and d with a scenario (a lab's budget or final "
             "run, N labs, fork rate, lead) and write the results, draw by draw, in the formats "

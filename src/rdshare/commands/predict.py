@@ -18,23 +18,11 @@ LAB_HELP = (
 )
 
 
-def quiet_defaults(formatter):
-    """``formatter`` without the "(default: None)" / "(default: False)" noise on options."""
-
-    class Formatter(formatter):
-        def _get_help_string(self, action):
-            if action.default is None or action.default is False or action.default == []:
-                return action.help
-            return super()._get_help_string(action)
-
-    return Formatter
-
-
 def register(sub, formatter) -> None:
     p = sub.add_parser(
         "predict",
         help="the R&D share f of a new, unseen lab with given covariates",
-        formatter_class=quiet_defaults(formatter),
+        formatter_class=formatter,
         description=(
             "Posterior predictive of f, the R&D share of development compute, for a new lab the "
             "data never saw, from a fitted run. Each posterior draw gets a fresh lab effect "

@@ -10,17 +10,15 @@ from pathlib import Path
 from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
-    nonneg_int,
+    add_sampler_options,
     outputs_root,
     positive_int,
     resolve_priors,
-    seed_int,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
 
 def register(sub, formatter) -> None:
-    from rdshare.inference_defaults import DEFAULTS
 
     p = sub.add_parser(
         "sbc",
@@ -45,30 +43,8 @@ def register(sub, formatter) -> None:
     add_data_options(p)
     add_priors_option(p)
     p.add_argument("--sims", type=positive_int, default=200, help="number of simulations")
-    p.add_argument(
-        "--seed",
-        type=seed_int,
-        default=DEFAULTS["seed"],
-        help="root seed; simulation i uses its i-th child seed",
-    )
-    p.add_argument(
-        "--draws",
-        type=positive_int,
-        default=DEFAULTS["draws"],
-        help="posterior draws per chain in each fit",
-    )
-    p.add_argument(
-        "--tune",
-        type=nonneg_int,
-        default=DEFAULTS["tune"],
-        help="tuning steps per chain in each fit",
-    )
-    p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help="chains per fit")
-    p.add_argument(
-        "--target-accept",
-        type=float,
-        default=DEFAULTS["target_accept"],
-        help="NUTS target acceptance rate",
+    add_sampler_options(
+        p, seed_help="root seed; simulation i uses its i-th child seed", per=" in each fit"
     )
     p.add_argument(
         "--thin",
