@@ -23,7 +23,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, stats
 
+from rdshare.core._toml import line_of
 from rdshare.errors import InputError, Problem, parse_toml, read_input
 
 DEFAULT_MASS = 0.9
@@ -376,41 +376,6 @@ _SUPPORT_WORDS = {
 }
 
 
-def _line_of(text: str, table: str | None, key: str | None) -> int | None:
-    """Best-effort 1-based line of ``key`` inside ``[table]`` (or of the table itself), for messages.
-
-    A key that is not written out falls back to its table's line; a table written as a key of its
-    parent (``[priors]`` then ``discount = {...}``) is found there.
-    """
-    lines = text.split("\n")
-    if table is None:
-        if key is None:
-            return None
-        kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*[=.]")
-        for i, ln in enumerate(lines):
-            if ln.lstrip().startswith("["):
-                break
-            if kpat.match(ln):
-                return i + 1
-        return None
-    pat = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table.split("."))) + r"\s*\]")
-    start = next((i for i, ln in enumerate(lines) if pat.match(ln)), None)
-    if start is None:
-        if "." not in table:
-            return _line_of(text, None, table)
-        parent, last = table.rsplit(".", 1)
-        return _line_of(text, parent, last)
-    if key is None:
-        return start + 1
-    kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-    for i in range(start + 1, len(lines)):
-        if lines[i].lstrip().startswith("["):
-            break
-        if kpat.match(lines[i]):
-            return i + 1
-    return start + 1
-
-
 def load(path: str | Path | None = None) -> PriorSet:
     """Read and validate a prior file (default: the shipped ``default.toml``).
 
@@ -431,7 +396,7 @@ def parse(
 
     def bad(message, table=None, key=None):
         field = ".".join(k for k in (table, key) if k) or None
-        problems.append(Problem(name, message, line=_line_of(text, table, key), field=field))
+        problems.append(Problem(name, message, line=line_of(text, table, key), field=field))
 
     for k in doc:
         if k not in _TOP_KEYS:

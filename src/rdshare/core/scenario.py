@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from rdshare.core import savings as sv
+from rdshare.core._toml import line_of
 from rdshare.core.savings import SHARE, Output, Unit, get_unit
 from rdshare.core.uncertain import Uncertain, parse_uncertain
 from rdshare.errors import InputError, Problem, read_input
@@ -266,7 +267,7 @@ def load_scenario(path: str | Path) -> Scenario:
     problems: list[Problem] = []
 
     def bad(message: str, table: str | None, key: str | None) -> None:
-        problems.append(Problem(src, message, line=_line_of(text, table, key), field=key or table))
+        problems.append(Problem(src, message, line=line_of(text, table, key), field=key or table))
 
     for k in doc:
         if k not in _TABLES:
@@ -289,7 +290,7 @@ def load_scenario(path: str | Path) -> Scenario:
     elif isinstance(meta["unit"], str):
         try:
             unit = get_unit(
-                meta["unit"], source=src, field="unit", line=_line_of(text, "scenario", "unit")
+                meta["unit"], source=src, field="unit", line=line_of(text, "scenario", "unit")
             )
         except InputError as exc:
             problems += exc.problems
@@ -313,9 +314,7 @@ def load_scenario(path: str | Path) -> Scenario:
             )
         else:
             values[k] = v
-    inputs = _build_inputs(
-        values, src, lambda k: k, lambda k: _line_of(text, "inputs", k), problems
-    )
+    inputs = _build_inputs(values, src, lambda k: k, lambda k: line_of(text, "inputs", k), problems)
     if problems:
         raise InputError(problems)
     assert unit is not None
@@ -366,28 +365,6 @@ def _tname(v: object) -> str:
         int: "an integer",
         float: "a number",
     }.get(type(v), type(v).__name__)
-
-
-def _line_of(text: str, table: str | None, key: str | None) -> int | None:
-    """Best-effort 1-based line of ``key`` inside ``[table]`` (or of the table header)."""
-    lines = text.splitlines()
-    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- \"']+?)\s*\]")
-    current = None
-    for i, ln in enumerate(lines):
-        m = header.match(ln)
-        if m:
-            current = m.group(1).strip()
-            if key is None and current == table:
-                return i + 1
-            continue
-        hit = key is not None and re.match(r"^\s*" + re.escape(key) + r"\s*=", ln)
-        if hit and (table is None or current == table):
-            return i + 1
-    if key is None and table is not None:
-        for i, ln in enumerate(lines):
-            if re.match(r"^\s*" + re.escape(table) + r"\s*[=.]", ln):
-                return i + 1
-    return None
 
 
 # ------------------------------------------------------------------------------------------------

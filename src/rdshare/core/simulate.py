@@ -11,21 +11,10 @@ import numpy as np
 from scipy.special import expit
 
 from rdshare.core.design import Design
-from rdshare.core.priors import PriorSet
+from rdshare.core.priors import PARAMETERS, PriorSet
 
-#: The model's top-level parameters, in the order simulations report them.
-TOP_LEVEL = (
-    "f_frontier",
-    "discount",
-    "sigma_lab",
-    "beta_pretraining",
-    "beta_posttraining",
-    "beta_era",
-    "unit_offset",
-    "sigma_meas_lab",
-    "sigma_meas_third_party",
-    "sigma_meas_derived",
-)
+#: The model's top-level parameters (one prior each), in the order simulations report them.
+TOP_LEVEL = tuple(PARAMETERS)
 SIGMA_MEAS = ("sigma_meas_lab", "sigma_meas_third_party", "sigma_meas_derived")
 
 

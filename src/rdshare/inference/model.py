@@ -26,7 +26,7 @@ import numpy as np
 
 from rdshare.core.dataset import PROVENANCES
 from rdshare.core.design import Design
-from rdshare.core.priors import Prior, PriorSet
+from rdshare.core.priors import PARAMETERS, Prior, PriorSet
 from rdshare.inference._config import configure
 
 configure()
@@ -38,20 +38,7 @@ VARIANTS = ("full", "no_discount", "pooled")
 LAB_EFFECTS = ("centred", "noncentred")
 
 #: Parameters each variant samples (its priors must be present).
-VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "full": (
-        "f_frontier",
-        "discount",
-        "sigma_lab",
-        "beta_pretraining",
-        "beta_posttraining",
-        "beta_era",
-        "unit_offset",
-        "sigma_meas_lab",
-        "sigma_meas_third_party",
-        "sigma_meas_derived",
-    ),
-}
+VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {"full": tuple(PARAMETERS)}
 VARIANT_PARAMETERS["no_discount"] = tuple(p for p in VARIANT_PARAMETERS["full"] if p != "discount")
 VARIANT_PARAMETERS["pooled"] = (
     "f_frontier",

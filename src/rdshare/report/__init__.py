@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rdshare.inference.results import SUMMARY_COLUMNS
 from rdshare.report.render import (
     Banner,
     Block,
@@ -566,21 +567,6 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
     return blocks
 
 
-SUMMARY_HEADER = (
-    "name",
-    "mean",
-    "sd",
-    "q05",
-    "q25",
-    "q50",
-    "q75",
-    "q95",
-    "r_hat",
-    "ess_bulk",
-    "ess_tail",
-)
-
-
 def summary_cells(summary: pd.DataFrame) -> tuple[tuple[str, ...], ...]:
     """The summary table as shown: 3 decimals for values and r_hat, whole numbers for ESS."""
     rows = []
@@ -781,9 +767,9 @@ def build_sections(
                     "of every summarised quantity (the same numbers as summary.csv, rounded)."
                 ),
                 Table(
-                    SUMMARY_HEADER,
+                    SUMMARY_COLUMNS,
                     summary_cells(inp.summary),
-                    numeric=SUMMARY_HEADER[1:],
+                    numeric=SUMMARY_COLUMNS[1:],
                     css_class="summary",
                 ),
             ),
