@@ -23,6 +23,8 @@ from rdshare.core import priors
 from rdshare.core.priors import DISTRIBUTIONS, PARAMETERS
 from rdshare.errors import InputError
 
+from ..toml_text import toml_value
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOOD = FIXTURES / "good_priors.toml"
 DISTS = ", ".join(DISTRIBUTIONS)
@@ -426,29 +428,13 @@ _KEYS = st.sampled_from(
 )
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-
-
 @st.composite
 def prior_texts(draw):
     """TOML text shaped like a prior file: real tables with random, often wrong, keys and values."""
     base = tomllib.loads(GOOD.read_text())["priors"]
     lines = []
     if draw(st.booleans()):
-        lines += ["[meta]", f"name = {_toml_value(draw(_SCALAR))}"]
+        lines += ["[meta]", f"name = {toml_value(draw(_SCALAR))}"]
     names = draw(st.lists(st.sampled_from([*PARAMETERS, "other"]), unique=True, max_size=12))
     for name in names:
         spec = dict(base.get(name, base["beta_era"]))
@@ -458,7 +444,7 @@ def prior_texts(draw):
             else:
                 spec[k] = draw(_VALUE)
         lines.append(f"[priors.{name}]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in spec.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in spec.items()]
     return "\n".join(lines) + "\n"
 
 

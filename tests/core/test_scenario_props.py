@@ -8,7 +8,6 @@ accepted scenario must also evaluate to finite outputs on simple posterior draws
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,8 @@ from rdshare.core.scenario import (
 )
 from rdshare.errors import InputError
 
+from ..toml_text import toml_value
+
 _SCALAR = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(-(10**400), 10**400),
@@ -42,24 +43,6 @@ _VALUE = st.one_of(
 )
 _KEYS = st.sampled_from([*INPUTS, "name", "description", "unit", "budgets", "eval"])
 _GOOD_INPUTS = {"budget": "1e9 to 5e9", "labs": 5, "fork_rate": 0.2, "lead_months": "0 to 6"}
-
-
-def _toml(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
-    return "[" + ", ".join(_toml(x) for x in v) + "]"
 
 
 @st.composite
@@ -82,7 +65,7 @@ def scenario_texts(draw):
         if draw(st.integers(0, 9)) == 0:
             continue  # a missing table
         lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in tables[name].items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in tables[name].items()]
     return "\n".join(lines) + "\n"
 
 
