@@ -164,13 +164,23 @@ def test_force_never_replaces_something_that_is_not_a_run_folder(tmp_path):
 
 
 def test_force_may_replace_other_rdshare_output(tmp_path):
-    forecast = tmp_path / "forecast"  # `rdshare forecast` folders carry scenario.json, no manifest
+    forecast = (
+        tmp_path / "forecast"
+    )  # every rdshare output folder (forecast, SBC ...) has a manifest
     forecast.mkdir()
-    (forecast / "scenario.json").write_text("{}")
+    (forecast / runs.MANIFEST).write_text("{}")
     (forecast / "forecast.csv").write_text("old")
     with runs.staged_folder(forecast, force=True) as tmp:
         (tmp / "forecast.csv").write_text("new")
     assert (forecast / "forecast.csv").read_text() == "new"
+
+
+def test_force_refuses_a_folder_with_only_a_look_alike_file(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "scenario.json").write_text("{}")  # a user's file, not an rdshare manifest
+    with pytest.raises(RunExistsError, match="not a folder rdshare wrote"):
+        runs.check_target(folder, force=True)
 
 
 def test_force_may_fill_an_empty_folder(tmp_path):

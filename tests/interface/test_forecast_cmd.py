@@ -33,10 +33,19 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         "forecast.csv",
+        "manifest.json",
         "samples.csv",
         "scenario.json",
         "squiggle.txt",
     ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "forecast"
+    assert set(manifest["files"]) == {
+        "forecast.csv",
+        "samples.csv",
+        "scenario.json",
+        "squiggle.txt",
+    }
     assert f"forecast folder: {out}" in printed
     for name in OUTPUT_NAMES:
         assert name in printed

@@ -49,6 +49,7 @@ files:
                     SampleSet of 200 thinned draws
   metaculus/NAME.json  a 201-point CDF meeting Metaculus' rules, one per --metaculus group
   scenario.json     the scenario inputs as read, how each was interpreted, the seed and the run
+  manifest.json     command, versions, seed and the sha256 of every file above
 
 quantities (names used by every file and by --metaculus):
   f_frontier, f_follower, discount, rd_compute, discount_effective, savings, ecosystem_savings,
@@ -445,6 +446,19 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 "notes": notes,
             },
+        )
+        from rdshare.inference.results import versions
+
+        files = sorted(q.relative_to(tmp).as_posix() for q in tmp.rglob("*") if q.is_file())
+        runs.write_manifest(
+            tmp,
+            {
+                "kind": "forecast",
+                "command": ["rdshare", *sys.argv[1:]],
+                "versions": versions(),
+                "seed": seed,
+            },
+            hashed=tuple(files),
         )
 
     print(f"scenario {scenario.name} ({scenario.unit.label}), {n} draws, seed {seed}")

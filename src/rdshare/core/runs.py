@@ -23,9 +23,6 @@ from rdshare.errors import Problem, RunExistsError, RunFolderError
 #: Bumped when the layout of a run folder changes incompatibly.
 RUN_FORMAT = 1
 MANIFEST = "manifest.json"
-#: Files whose presence shows a folder was written by rdshare, so ``--force`` may replace it: the
-#: manifest of a run, SBC, sensitivity or comparison folder, and the scenario record of a forecast.
-OUTPUT_MARKERS = (MANIFEST, "scenario.json")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -61,7 +58,7 @@ def check_target(final: Path, *, force: bool = False) -> None:
     """Refuse an output folder path that cannot or must not be written, before any work is done.
 
     An existing ``final`` raises :class:`RunExistsError` unless ``force``; even with ``force`` only a
-    folder rdshare wrote (one holding a file named in :data:`OUTPUT_MARKERS`) or an empty folder is
+    folder rdshare wrote (every rdshare output folder holds a ``manifest.json``) or an empty folder is
     replaced, never a file or a folder holding anything else (``--out . --force`` must not delete the
     working directory). A path whose parent is a file is a :class:`RunFolderError`.
     """
@@ -81,7 +78,7 @@ def check_target(final: Path, *, force: bool = False) -> None:
         )
     if final.is_symlink() or not final.is_dir():
         raise RunExistsError(f"{final} exists and is not a folder; not replaced, even with --force")
-    if not any((final / m).is_file() for m in OUTPUT_MARKERS) and any(final.iterdir()):
+    if not (final / MANIFEST).is_file() and any(final.iterdir()):
         raise RunExistsError(
             f"{final} is not a folder rdshare wrote (no {MANIFEST}); not replaced, even with --force"
         )
