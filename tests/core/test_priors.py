@@ -23,7 +23,7 @@ from rdshare.core import priors
 from rdshare.core.priors import DISTRIBUTIONS, PARAMETERS
 from rdshare.errors import InputError
 
-from ..toml_text import toml_value
+from ..helpers import assert_clean, toml_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOOD = FIXTURES / "good_priors.toml"
@@ -455,19 +455,10 @@ def _outcome(path: Path):
         return None, exc
 
 
-def _assert_clean(exc: InputError, file: str) -> None:
-    assert exc.problems
-    for p in exc.problems:
-        assert p.message.strip()
-        assert p.file == file
-        assert p.line is None or p.line >= 1
-    assert exc.render().strip()
-
-
 def _check(path: Path) -> None:
     ps, exc = _outcome(path)
     if exc is not None:
-        _assert_clean(exc, str(path))
+        assert_clean(exc, str(path))
         return
     assert list(ps.priors) == list(PARAMETERS)
     for p in ps:

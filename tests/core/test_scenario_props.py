@@ -26,7 +26,7 @@ from rdshare.core.scenario import (
 )
 from rdshare.errors import InputError
 
-from ..toml_text import toml_value
+from ..helpers import assert_clean, toml_value
 
 _SCALAR = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -96,15 +96,6 @@ def _load(path: Path):
         return None, exc
 
 
-def _assert_clean(exc: InputError, file: str) -> None:
-    assert exc.problems
-    for p in exc.problems:
-        assert p.message.strip()
-        assert p.file == file
-        assert p.line is None or p.line >= 1
-    assert exc.render().strip()
-
-
 _PROPS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -117,7 +108,7 @@ def test_property_structured_scenario_text(tmp_path, text):
     p.write_text(text, encoding="utf-8")
     s, exc = _load(p)
     if exc is not None:
-        _assert_clean(exc, str(p))
+        assert_clean(exc, str(p))
     else:
         _check_scenario(s)
 
@@ -129,7 +120,7 @@ def test_property_arbitrary_text(tmp_path, text):
     p.write_text(text, encoding="utf-8", errors="surrogatepass")
     s, exc = _load(p)
     if exc is not None:
-        _assert_clean(exc, str(p))
+        assert_clean(exc, str(p))
     else:
         _check_scenario(s)
 
@@ -141,7 +132,7 @@ def test_property_arbitrary_bytes(tmp_path, raw):
     p.write_bytes(raw)
     s, exc = _load(p)
     if exc is not None:
-        _assert_clean(exc, str(p))
+        assert_clean(exc, str(p))
     else:
         _check_scenario(s)
 
@@ -158,7 +149,7 @@ def test_property_command_line_options(options, unit):
     try:
         s = scenario_from_options(**options, unit=unit)
     except InputError as exc:
-        _assert_clean(exc, "<command line>")
+        assert_clean(exc, "<command line>")
         for p in exc.problems:
             assert p.field is not None
             assert p.field.startswith("--")

@@ -124,3 +124,14 @@ def add_sampler_options(
         default=DEFAULTS["target_accept"],
         help="NUTS target acceptance rate (0.5 to below 1)",
     )
+
+
+def sampler_settings(args: argparse.Namespace) -> dict:
+    """The options :func:`add_sampler_options` defines, as keyword arguments for a config."""
+    return {
+        "seed": args.seed,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "target_accept": args.target_accept,
+    }

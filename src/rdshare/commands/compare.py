@@ -13,6 +13,7 @@ from rdshare.commands._common import (
     add_sampler_options,
     outputs_root,
     resolve_priors,
+    sampler_settings,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
@@ -104,11 +105,7 @@ def run(args: argparse.Namespace) -> int:
         from rdshare.inference.fit import FitConfig
 
         config = FitConfig(
-            seed=args.seed,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            target_accept=args.target_accept,
+            **sampler_settings(args),
         )
         if args.out is not None:
             folder = Path(args.out)

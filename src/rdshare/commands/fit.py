@@ -12,6 +12,7 @@ from rdshare.commands._common import (
     add_sampler_options,
     outputs_root,
     resolve_priors,
+    sampler_settings,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
@@ -120,11 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from rdshare.inference.fit import FitConfig, fit
 
     config = FitConfig(
-        seed=args.seed,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        target_accept=args.target_accept,
+        **sampler_settings(args),
         variant=args.variant,
     )
     config.validate()

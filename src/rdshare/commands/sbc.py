@@ -14,6 +14,7 @@ from rdshare.commands._common import (
     outputs_root,
     positive_int,
     resolve_priors,
+    sampler_settings,
 )
 from rdshare.errors import EXIT_UNCONVERGED
 
@@ -152,11 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = sbc.SBCConfig(
         sims=args.sims,
-        seed=args.seed,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        target_accept=args.target_accept,
+        **sampler_settings(args),
         thin=args.thin,
         alpha=args.alpha,
     )

@@ -23,3 +23,13 @@ def toml_value(v) -> str:
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
     return "[" + ", ".join(toml_value(x) for x in v) + "]"
+
+
+def assert_clean(exc, file: str) -> None:
+    """An InputError whose every problem names ``file``, a valid line and a non-empty message."""
+    assert exc.problems
+    for p in exc.problems:
+        assert p.message.strip()
+        assert p.file == file
+        assert p.line is None or p.line >= 1
+    assert exc.render().strip()
