@@ -143,7 +143,9 @@ def test_initial_point_that_cannot_be_matched_keeps_pymcs(monkeypatch):
     right = cc._jitter_order(flat, [np.asarray(base_fn(0)[n], dtype=float) for n in names])
     assert right is not None
     wrong = right[1:] + right[:1]
-    monkeypatch.setattr(cc, "_jitter_order", lambda fn, base, seed=0: wrong)
+    from rdshare.inference.compile_cache import wrappers
+
+    monkeypatch.setattr(wrappers, "_jitter_order", lambda fn, base, seed=0: wrong)
     assert cc._numpy_initial_point_spec(model, flat, names) is None
 
 
@@ -153,7 +155,10 @@ def test_other_structure_key_is_another_entry(cache_dir):
     assert cc.last_status["status"] == "compiled, cached"
     assert len(_files(cache_dir, "*.json")) == 2
     assert cc.entry_key("tiny-a") != cc.entry_key("tiny-b")
-    fp = cc.environment_fingerprint()
+    from rdshare.inference.pytensor_flags import compile_flags
+
+    with compile_flags():  # the key is computed while rdshare compiles
+        fp = cc.environment_fingerprint()
     for field in (
         "nutpie",
         "pymc",
@@ -307,7 +312,10 @@ def test_draws_identical_to_stock_nutpie_on_the_rdshare_model(cache_dir):
     loaded = cc.load_or_compile(lambda: model_mod.build(design, priors), key, data=data)
     assert cc.last_status["status"] == "hit"
     assert cc.last_status["model_built"] is False
-    stock = nutpie.compile_pymc_model(model_mod.build(design, priors))
+    from rdshare.inference.pytensor_flags import compile_flags
+
+    with compile_flags():  # as rdshare compiles: the same flags give the same machine code
+        stock = nutpie.compile_pymc_model(model_mod.build(design, priors))
     rng = np.random.default_rng(5)
     sim = simulate.simulate(design, simulate.draw_prior(priors, design.n_labs, rng), rng)
     for new_data in (design, sim):

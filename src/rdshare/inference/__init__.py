@@ -1,5 +1,6 @@
-"""Inference layer: the PyMC model, sampling, diagnostics and predictive checks.
+"""Inference layer: the PyMC model, sampling, diagnostics, calibration, sensitivity and comparison.
 
-Importing this package configures PyTensor for reproducible numba builds (see
-:mod:`rdshare.inference._config`) before PyMC is imported anywhere below it.
+Importing this package, or any module in it, changes no global setting: the PyTensor flags rdshare needs
+are set only while it compiles (:mod:`rdshare.inference.pytensor_flags`). :mod:`rdshare.inference.defaults`
+holds the sampler defaults and imports no PyMC.
 """
