@@ -6,8 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Generated tests: CI and `make test` run a derandomized profile (the same examples every run, so a
+# green suite stays green); `make fuzz` runs the randomised profile with many more examples
+# (RDSHARE_FUZZ_FACTOR), and prints a reproduction blob for any failure it finds.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("fuzz", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -31,13 +39,8 @@ def small_fit():
 @pytest.fixture(scope="session")
 def small_run(small_fit, tmp_path_factory):
     """The small fit saved as a run folder (with its report). Do not modify files in it."""
+    from rdshare.report import write_report_into
+
     folder = tmp_path_factory.mktemp("runs") / "small"
-    writers = []
-    try:
-        from rdshare.report import write_report_into
-    except ImportError:  # the report module lands separately
-        pass
-    else:
-        writers.append(write_report_into)
-    small_fit.save(folder, command=["pytest"], extra_writers=writers)
+    small_fit.save(folder, command=["pytest"], extra_writers=[write_report_into])
     return folder

@@ -80,12 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"rdshare.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"rdshare.commands.{name}":
-                raise
-            continue
+        # every command is part of the package: a missing one is a broken install and fails loudly
+        mod = importlib.import_module(f"rdshare.commands.{name}")
         mod.register(sub, _Formatter)
     return parser
 

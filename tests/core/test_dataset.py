@@ -22,6 +22,8 @@ from rdshare.core import dataset
 from rdshare.core.dataset import COLUMNS, KIND_FIELDS, NUMERIC
 from rdshare.errors import InputError, Problem
 
+from ..helpers import examples
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HEADER = ",".join(COLUMNS)
 ALL = ", ".join(COLUMNS)
@@ -447,7 +449,9 @@ def _check_outcome(path: Path) -> None:
 
 
 _PROPS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -35,6 +35,8 @@ from rdshare.core.savings import Output
 from rdshare.core.scenario import evaluate, scenario_from_options
 from rdshare.errors import InputError
 
+from ..helpers import examples
+
 N = 20_000
 
 
@@ -411,7 +413,7 @@ def posteriors(draw):
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -23,7 +23,7 @@ from rdshare.core import priors
 from rdshare.core.priors import DISTRIBUTIONS, PARAMETERS
 from rdshare.errors import InputError
 
-from ..helpers import assert_clean, toml_value
+from ..helpers import assert_clean, examples, toml_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOOD = FIXTURES / "good_priors.toml"
@@ -377,7 +377,7 @@ def test_impossible_intervals_are_refused_with_a_reason(dist, low, high, mass, m
 
 
 # 60 examples: a gamma or beta elicitation is a numerical solve of about 10 ms.
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     dist=st.sampled_from(["normal", "lognormal", "gamma", "beta", "student_t"]),
     a=st.floats(-50, 50),
@@ -469,7 +469,9 @@ def _check(path: Path) -> None:
 
 
 _PROPS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

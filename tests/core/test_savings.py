@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from rdshare.core import savings as sv
 from rdshare.errors import InputError
 
+from ..helpers import examples
+
 # Two draws: f = 0.8 and 0.5, d = 0.25 and 0.1, a budget of 100.
 F_ = np.array([0.8, 0.5])
 D_ = np.array([0.25, 0.1])
@@ -152,7 +154,7 @@ def test_output_carries_unit():
 shares = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.floats(min_value=0.0, max_value=1e12, allow_nan=False),
     shares,

@@ -26,7 +26,7 @@ from rdshare.core.scenario import (
 )
 from rdshare.errors import InputError
 
-from ..helpers import assert_clean, toml_value
+from ..helpers import assert_clean, examples, toml_value
 
 _SCALAR = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -97,7 +97,9 @@ def _load(path: Path):
 
 
 _PROPS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -140,7 +142,7 @@ def test_property_arbitrary_bytes(tmp_path, raw):
 _OPTION = st.one_of(st.none(), _SCALAR)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     options=st.fixed_dictionaries({k: _OPTION for k in INPUTS}),
     unit=st.sampled_from([*UNITS, "tokens", ""]),

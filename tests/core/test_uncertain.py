@@ -13,6 +13,8 @@ from scipy import stats
 from rdshare.core.uncertain import Uncertain, beta_from_interval, constant, parse_uncertain
 from rdshare.errors import InputError
 
+from ..helpers import examples
+
 N = 200_000
 
 
@@ -179,7 +181,7 @@ def test_unknown_kind_is_a_programming_error():
 # --- beta quantile matching --------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.floats(min_value=1e-4, max_value=0.99, allow_nan=False),
     st.floats(min_value=0.01, max_value=0.99, allow_nan=False),

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from rdshare.core.uncertain import KINDS, Uncertain, parse_uncertain
 from rdshare.errors import InputError
 
+from ..helpers import examples
+
 _TOKENS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(-(10**30), 10**30).map(str),
@@ -46,7 +48,7 @@ def _outcome(value, kind):
         return None, exc
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(value=_VALUES, kind=st.sampled_from(KINDS))
 def test_property_any_input_is_an_uncertain_or_a_clean_input_error(value, kind):
     u, exc = _outcome(value, kind)
@@ -79,7 +81,7 @@ def test_property_any_input_is_an_uncertain_or_a_clean_input_error(value, kind):
         assert u.fixed == round(u.fixed)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     a=st.floats(-1e6, 1e6, allow_nan=False),
     b=st.floats(-1e6, 1e6, allow_nan=False),

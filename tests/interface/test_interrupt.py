@@ -27,7 +27,6 @@ START_TIMEOUT = 180.0
 FIT_ARGS = ("--draws", "200000", "--tune", "300", "--seed", "3", "--no-report")
 
 pytestmark = [
-    pytest.mark.skipif(not RDSHARE.exists(), reason="console script not installed"),
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
 ]
 

@@ -29,10 +29,16 @@ def register(sub, formatter) -> None:
         formatter_class=formatter,
         description="Validate evidence CSV files. Every problem in every file is listed with its "
         "file, line and column; the exit code is 0 when clean and 2 otherwise.",
-        epilog="example:\n  rdshare data check my-rows.csv\n"
-        "  rdshare data check --with-shipped my-rows.csv   # also check ids against the shipped rows",
+        epilog="examples:\n  rdshare data check my-rows.csv\n"
+        "  rdshare data check --with-shipped my-rows.csv   # also check ids against the shipped rows\n"
+        "  rdshare data check                              # the shipped rows themselves",
     )
-    c.add_argument("files", nargs="+", metavar="FILE", help="CSV files to check")
+    c.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="CSV files to check (none: the evidence shipped with rdshare)",
+    )
     c.add_argument(
         "--with-shipped",
         action="store_true",
@@ -57,7 +63,10 @@ def run_check(args: argparse.Namespace) -> int:
     from rdshare.core import dataset
 
     paths = [Path(f) for f in args.files]
-    ds = dataset.load(paths) if args.with_shipped else dataset.read(paths)
+    if not paths:
+        ds = dataset.load([])
+    else:
+        ds = dataset.load(paths) if args.with_shipped else dataset.read(paths)
     n_fit = len(ds.fitted)
     print(
         f"ok: {len(ds)} rows in {len(ds.files)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)"
