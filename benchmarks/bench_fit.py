@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.repeats, args.cold_repeats, args.sbc_sims = 1, 1, 2
     if args.seed is None:
-        from rdshare.inference_defaults import DEFAULTS
+        from rdshare.inference.defaults import DEFAULTS
 
         args.seed = DEFAULTS["seed"]
 

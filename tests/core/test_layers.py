@@ -1,12 +1,16 @@
-"""The layer rule, checked in a fresh interpreter: core and the CLI's start-up never import the stack.
+"""The layer rules, checked in a fresh interpreter and in the source.
 
-``rdshare.core`` is plain numpy/pandas/scipy; ``rdshare.cli`` and every subcommand's ``register`` must
-not import PyMC, PyTensor, nutpie or matplotlib (``rdshare --help`` stays fast); ``import rdshare`` has
-no side effects.
+- ``rdshare.core`` is plain numpy/pandas/scipy: it imports no PyMC, PyTensor, nutpie, ArviZ, xarray or
+  matplotlib, at module level or inside a function;
+- ``rdshare.inference`` imports nothing from the report or the commands; ``rdshare.report`` nothing from
+  the commands;
+- ``rdshare.cli`` and every subcommand's ``register`` import none of the stack (``rdshare --help`` stays
+  fast); ``import rdshare`` has no side effects.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pkgutil
@@ -19,7 +23,41 @@ import pytest
 import rdshare.core
 
 HEAVY = ("pymc", "pytensor", "nutpie", "matplotlib")
+#: What the core layer never imports (the stack, and ArviZ's data structures).
+NOT_IN_CORE = (*HEAVY, "arviz", "arviz_base", "arviz_stats", "arviz_plots", "xarray", "numba")
 CORE_MODULES = sorted(f"rdshare.core.{m.name}" for m in pkgutil.iter_modules(rdshare.core.__path__))
+SRC = Path(rdshare.core.__file__).resolve().parents[1]
+
+#: layer folder -> packages no module in it may import (anywhere in the file)
+RULES = {
+    "core": (*NOT_IN_CORE, "rdshare.inference", "rdshare.report", "rdshare.commands"),
+    "inference": ("rdshare.report", "rdshare.commands", "rdshare.cli"),
+    "report": ("rdshare.commands", "rdshare.cli"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a source file imports, at module level or inside functions."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+@pytest.mark.parametrize("layer", list(RULES))
+def test_layer_imports_in_the_source(layer):
+    files = sorted((SRC / layer).rglob("*.py"))
+    assert files
+    bad = [
+        f"{f.relative_to(SRC)} imports {m}"
+        for f in files
+        for m in sorted(_imports(f))
+        if any(m == x or m.startswith(x + ".") for x in RULES[layer])
+    ]
+    assert not bad, bad
 
 
 def run_python(code: str, cwd: Path) -> dict:
@@ -52,12 +90,13 @@ def test_core_modules_are_found():
     [
         (["rdshare"], ""),
         (CORE_MODULES, ""),
+        (["rdshare.inference", "rdshare.inference.defaults"], ""),
         (["rdshare.cli", "rdshare.errors"], "import rdshare.cli; rdshare.cli.build_parser()"),
     ],
-    ids=["rdshare", "rdshare.core.*", "rdshare.cli+parser"],
+    ids=["rdshare", "rdshare.core.*", "rdshare.inference.defaults", "rdshare.cli+parser"],
 )
 def test_no_heavy_import(tmp_path, modules, extra):
-    code = IMPORTS.format(modules=modules, extra=extra, heavy=HEAVY)
+    code = IMPORTS.format(modules=modules, extra=extra, heavy=NOT_IN_CORE)
     assert run_python(code, tmp_path) == []
 
 

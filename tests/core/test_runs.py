@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from rdshare.core import runs
 from rdshare.errors import EXIT_INPUT, RunExistsError, RunFolderError
 
+from ..helpers import examples
+
 
 def make_run(folder: Path, files: dict[str, str] | None = None) -> Path:
     """A small but complete run folder written through the real staging and manifest code."""
@@ -81,7 +83,7 @@ def test_names_that_could_leave_outputs_are_refused(name):
     assert err.value.exit_code == EXIT_INPUT
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(name=st.text(max_size=40))
 def test_property_an_accepted_name_stays_directly_inside_outputs(name):
     outputs = Path("/srv/outputs")
@@ -332,3 +334,37 @@ def test_default_run_name_is_a_valid_name():
     name = runs.default_run_name(7, "ab" * 32)
     assert runs.check_run_name(name) == name
     assert name.endswith("-s7-abababab")
+
+
+# --- the one folder writer ----------------------------------------------------------------------
+
+
+def test_write_folder_records_what_wrote_it_and_hashes(tmp_path):
+    def write(tmp):
+        (tmp / "a.csv").write_text("x\n1\n")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "b.txt").write_text("b")
+        return {"timings_seconds": {"write": 0.1}}
+
+    out = runs.write_folder(
+        tmp_path / "f", write, kind="test", command=["rdshare", "x"], seed=7, info={"extra": 1}
+    )
+    m = runs.verify(out)
+    assert (m["kind"], m["command"], m["seed"], m["extra"]) == ("test", ["rdshare", "x"], 7, 1)
+    assert m["timings_seconds"] == {"write": 0.1}
+    assert set(m["files"]) == {"a.csv", "sub/b.txt"}  # default: every file written
+    assert m["versions"]["python"]
+    with pytest.raises(RunExistsError):
+        runs.write_folder(tmp_path / "f", write, kind="test")
+    runs.write_folder(tmp_path / "f", write, kind="test", force=True, hashed=("a.csv",))
+    assert set(runs.read_manifest(out)["files"]) == {"a.csv"}
+
+
+def test_write_folder_leaves_nothing_when_writing_fails(tmp_path):
+    def write(tmp):
+        (tmp / "half.csv").write_text("x")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        runs.write_folder(tmp_path / "g", write, kind="test")
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ from scipy import stats
 
 from rdshare.core import dataset as ds_mod
 from rdshare.core import design as design_mod
+from rdshare.core import generative as gen
 from rdshare.core import priors as priors_mod
 from rdshare.inference import fast_predictive as fp
 from rdshare.inference import model as model_mod
@@ -73,7 +74,7 @@ _SQRT2_F32 = float(np.sqrt(np.float32(2.0)))
 def _pymc_censored_loglik(design, p, variant):
     from scipy.special import erfc, erfcx
 
-    _, mu, sd = fp._row_scales(design, p, variant)
+    mu, sd = gen.row_location(design, gen.eta_rows(design, p, variant), p)
     bi = design.bound_idx
     z = (design.b - mu[..., bi]) / sd[..., bi]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -87,7 +88,7 @@ def _pymc_censored_loglik(design, p, variant):
             np.log(erfcx(z / _SQRT2_F32) / 2.0) - z**2 / 2.0,
             np.log1p(-erfc(-z / _SQRT2_F32) / 2.0),
         )
-    dens = fp._normal_logpdf(design.b, mu[..., bi], sd[..., bi])
+    dens = gen.log_density(design.b, mu[..., bi], sd[..., bi])
     return np.where(
         design.b == design.bound_lower, lcdf, np.where(design.b == design.bound_upper, lccdf, dens)
     )
@@ -103,7 +104,7 @@ def _assert_loglik_matches(ours: dict, theirs, design, p, variant):
             np.testing.assert_allclose(v, ref, rtol=1e-10, atol=1e-10, err_msg=name)
             continue
         # exact: ours against scipy's own survival / distribution functions
-        _, mu, sd = fp._row_scales(design, p, variant)
+        mu, sd = gen.row_location(design, gen.eta_rows(design, p, variant), p)
         bi = design.bound_idx
         exact = np.where(
             design.b == design.bound_upper,
@@ -181,7 +182,7 @@ def test_log_densities_match_pymc_for_every_variant(variant, lab_effects):
         tree, model=model, extend_inferencedata=False, progressbar=False
     )
     p = fp.posterior_parameters(post, variant, lab_effects)
-    ours_ll = fp.log_likelihood(design, p, variant)
+    ours_ll = gen.log_likelihood(design, p, variant)
     ours_lp = fp.log_prior(priors, p, variant, lab_effects)
     _assert_loglik_matches(ours_ll, ll, design, p, variant)
     assert set(ours_lp) == set(lp.data_vars)

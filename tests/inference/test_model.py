@@ -3,129 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytest
 from scipy import stats
 from scipy.special import expit, logit
 
 from rdshare.core import design as design_mod
+from rdshare.core import generative as gen
 from rdshare.core import priors as priors_mod
 from rdshare.core import simulate
+from rdshare.core.quantities import VARIANTS
 from rdshare.inference import model as model_mod
 
-PARAMS = {
-    "f_frontier": 0.8,
-    "discount": 0.3,
-    "sigma_lab": 0.5,
-    "beta_pretraining": -0.6,
-    "beta_posttraining": 0.4,
-    "beta_era": 0.1,
-    "unit_offset": 0.2,
-    "sigma_meas_lab": 0.3,
-    "sigma_meas_third_party": 0.6,
-    "sigma_meas_derived": 0.7,
-}
-U_LAB = np.array([-0.4, 0.1, 0.35])
-
-
-def _row(**kw):
-    base = {
-        "value": np.nan,
-        "low": np.nan,
-        "high": np.nan,
-        "interval_prob": np.nan,
-        "final_amount": np.nan,
-        "total_amount": np.nan,
-        "amount_sd": np.nan,
-        "exclude": "",
-    }
-    return {**base, **kw}
-
-
-def one_of_each_kind() -> pd.DataFrame:
-    rows = [
-        _row(
-            id="pt",
-            lab="A",
-            year=2025,
-            position="leader",
-            scope="full",
-            unit="gpu_hours",
-            kind="point",
-            value=0.85,
-            provenance="lab",
-        ),
-        _row(
-            id="pti",
-            lab="B",
-            year=2023,
-            position="follower",
-            scope="pretraining",
-            unit="dollars",
-            kind="point_interval",
-            value=0.6,
-            low=0.4,
-            high=0.75,
-            interval_prob=0.9,
-            provenance="third_party",
-        ),
-        _row(
-            id="iv",
-            lab="C",
-            year=2024,
-            position="follower",
-            scope="posttraining",
-            unit="flop",
-            kind="interval",
-            low=0.9,
-            high=0.98,
-            interval_prob=0.8,
-            provenance="third_party",
-        ),
-        _row(
-            id="pair",
-            lab="A",
-            year=2022,
-            position="leader",
-            scope="pretraining",
-            unit="energy",
-            kind="pair",
-            final_amount=40.0,
-            total_amount=100.0,
-            amount_sd=0.2,
-            provenance="lab",
-        ),
-        _row(
-            id="lb",
-            lab="B",
-            year=2021,
-            position="follower",
-            scope="full",
-            unit="flop",
-            kind="lower_bound",
-            low=0.3,
-            provenance="derived",
-        ),
-    ]
-    return pd.DataFrame(rows)
-
-
-def expected_mu(table: pd.DataFrame) -> np.ndarray:
-    """Log-odds mean of each row's observation, written out by hand."""
-    lab = {"A": 0, "B": 1, "C": 2}
-    out = []
-    for _, r in table.iterrows():
-        eta = (
-            logit(PARAMS["f_frontier"])
-            + PARAMS["beta_pretraining"] * (r["scope"] == "pretraining")
-            + PARAMS["beta_posttraining"] * (r["scope"] == "posttraining")
-            + PARAMS["beta_era"] * (r["year"] - 2025)
-            + np.log(1 - PARAMS["discount"]) * (r["position"] == "follower")
-            + U_LAB[lab[r["lab"]]]
-        )
-        out.append(eta + PARAMS["unit_offset"] * (r["unit"] in ("dollars", "energy")))
-    return np.array(out)
+from ..helpers import PARAMS, U_LAB, expected_mu, one_of_each_kind
 
 
 def model_logp(design, table=None):
@@ -209,17 +99,17 @@ def test_bound_below_direction():
     assert lp["bound_obs"][0] == pytest.approx(want, rel=1e-6)
 
 
-def test_numpy_simulator_agrees_with_model_structure(kinds):
-    """core.simulate's linear predictor (used by SBC) is the model's, row by row."""
+def test_numpy_generative_core_agrees_with_the_hand_formula(kinds):
+    """core.generative's linear predictor (used by SBC, the predictive groups and predict) gives the
+    hand-written expected location, row by row."""
     table, design, _ = kinds
-    p = dict(PARAMS, z_lab=U_LAB / PARAMS["sigma_lab"])
-    p = simulate.derived(p)
-    mu = simulate.linear_predictor(design, p) + p["unit_offset"] * design.offset_unit
+    p = simulate.derived(dict(PARAMS, z_lab=U_LAB / PARAMS["sigma_lab"]))
+    mu, _sd = gen.row_location(design, gen.eta_rows(design, p, "full"), p)
     np.testing.assert_allclose(mu, expected_mu(table), rtol=1e-12)
     assert p["f_follower"] == pytest.approx(expit(logit(0.8) + np.log(0.7)))
 
 
-@pytest.mark.parametrize("variant", model_mod.VARIANTS)
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_variants_build_with_their_parameters(kinds, variant):
     _, design, _ = kinds
     m = model_mod.build(design, priors_mod.load(), variant)
@@ -263,3 +153,33 @@ def test_no_prior_is_hard_coded(kinds):
     full = m.compile_logp(vars=[m["f_frontier"]])({**m.initial_point(), **pt})
     # Uniform(0.1, 0.9) at its midpoint with the interval transform's Jacobian: log(1/0.8) + log(0.8/4)
     assert full == pytest.approx(np.log(1 / 0.8) + np.log(0.8 / 4), rel=1e-9)
+
+
+# --- the families table's PyMC side ------------------------------------------------------------
+
+
+def test_every_family_pymc_log_density_matches_scipy():
+    """Each family's PyMC class and keyword mapping give scipy's log density at several points."""
+    from rdshare.core.families import FAMILIES
+
+    from ..core.test_families import EXAMPLES
+
+    for name, family in FAMILIES.items():
+        params = EXAMPLES[name]
+        d = family.scipy(params)
+        xs = d.ppf([0.02, 0.2, 0.5, 0.8, 0.98])
+        rv = getattr(pm, family.pymc).dist(**family.pymc_kwargs(params))
+        ours = pm.logp(rv, xs).eval()
+        np.testing.assert_allclose(ours, d.logpdf(xs), rtol=1e-8, err_msg=name)
+
+
+def test_pymc_graph_is_the_generative_core(kinds):
+    """The PyMC model's f_row at fixed parameters is the numpy core's, row by row."""
+    _table, design, _ = kinds
+    m = model_mod.build(design, priors_mod.load())
+    fixed = {m[k]: v for k, v in PARAMS.items()}
+    fixed[m["u_lab"]] = U_LAB[: design.n_labs]
+    m2 = pm.do(m, fixed)
+    f_row = m2.compile_fn(m2["f_row"], inputs=[], on_unused_input="ignore")({})
+    p = simulate.derived(dict(PARAMS, z_lab=U_LAB / PARAMS["sigma_lab"]))
+    np.testing.assert_allclose(f_row, expit(gen.eta_rows(design, p, "full")), rtol=1e-12)

@@ -158,7 +158,8 @@ def test_wrong_discount_sign_is_caught():
 
 
 def test_two_worker_cluster_gives_the_in_process_results(reduced_sbc):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401 - a dev dependency: its absence is a failure, not a skip
+
     res, _ = reduced_sbc
     cfg = sbc.SBCConfig(sims=30, seed=SEED, **REDUCED)
     calls = []
@@ -174,7 +175,9 @@ def test_two_worker_cluster_gives_the_in_process_results(reduced_sbc):
 
 def test_save_writes_an_atomic_folder(reduced_sbc, tmp_path):
     res, _ = reduced_sbc
-    out = res.save(tmp_path / "sbc", command=["pytest"])
+    from rdshare.report.sbc_plots import write_plots
+
+    out = res.save(tmp_path / "sbc", command=["pytest"], extra_writers=[write_plots])
     names = {p.name for p in out.iterdir()}
     assert {"sbc.csv", "verdict.json", "manifest.json", "plots"} <= names
     plots = {p.name for p in (out / "plots").iterdir()}

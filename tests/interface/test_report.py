@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import rdshare.report as report
+import rdshare.report.build as report_build
 from rdshare.cli import main
 from rdshare.core.dataset import Dataset
 from rdshare.inference.results import load_run
@@ -55,7 +56,7 @@ PNGS = (
     "rank.png",
 )
 HEADLINE_RE = re.compile(
-    r"R&D share of a frontier lab's development compute: (\d\.\d\d), "
+    r"R&D share of a frontier lab's development compute \(2025, full pipeline\): (\d\.\d\d), "
     r"90% interval (\d\.\d\d) to (\d\.\d\d)"
 )
 
@@ -224,7 +225,7 @@ def test_learning_reading_thresholds(ratio, shift, word):
 
 @pytest.fixture
 def no_plots(monkeypatch):
-    monkeypatch.setattr(report, "_plot_specs", lambda inp, evaluated: [])
+    monkeypatch.setattr(report_build, "_plot_specs", lambda inp, evaluated: [])
 
 
 def test_text_is_escaped_in_html_and_markdown(small_run, tmp_path, no_plots):
@@ -273,8 +274,8 @@ def test_a_failing_plot_is_reported_not_raised(small_run, tmp_path, monkeypatch)
     def broken():
         raise RuntimeError("boom")
 
-    spec = report.PlotSpec("broken.png", "A broken plot", "", broken)
-    monkeypatch.setattr(report, "_plot_specs", lambda inp, evaluated: [spec])
+    spec = report_build.PlotSpec("broken.png", "A broken plot", "", broken)
+    monkeypatch.setattr(report_build, "_plot_specs", lambda inp, evaluated: [spec])
     build_report(load_run(small_run), tmp_path)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "This plot could not be drawn: RuntimeError: boom" in page

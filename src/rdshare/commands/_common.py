@@ -1,8 +1,10 @@
-"""Options and helpers shared by several subcommands."""
+"""Options and helpers shared by several subcommands (commands share code through here, not by
+importing each other)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rdshare.errors import InputError, Problem
@@ -101,11 +103,11 @@ def outputs_root() -> Path:
 def add_sampler_options(
     p: argparse.ArgumentParser, *, seed_help: str = "random seed", per: str = ""
 ) -> None:
-    """--seed, --draws, --tune, --chains, --target-accept with the defaults of a user's fit.
+    """--seed, --draws, --tune, --chains, --cores, --target-accept with the defaults of a user's fit.
 
     ``per`` is appended to the per-chain help texts (e.g. ``" in each fit"`` for SBC).
     """
-    from rdshare.inference_defaults import DEFAULTS
+    from rdshare.inference.defaults import DEFAULTS
 
     p.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"], help=seed_help)
     p.add_argument(
@@ -118,6 +120,13 @@ def add_sampler_options(
         "--tune", type=nonneg_int, default=DEFAULTS["tune"], help=f"tuning steps per chain{per}"
     )
     p.add_argument("--chains", type=positive_int, default=DEFAULTS["chains"], help=f"chains{per}")
+    p.add_argument(
+        "--cores",
+        type=positive_int,
+        default=DEFAULTS["cores"],
+        help=f"CPU cores the chains run on{per} (default: this machine's); the numbers do not "
+        "depend on it",
+    )
     p.add_argument(
         "--target-accept",
         type=target_accept,
@@ -133,5 +142,77 @@ def sampler_settings(args: argparse.Namespace) -> dict:
         "draws": args.draws,
         "tune": args.tune,
         "chains": args.chains,
+        "cores": args.cores,
         "target_accept": args.target_accept,
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# reading a saved run
+
+
+def posterior_draws(run, names, *, required=()) -> dict:
+    """Scalar posterior variables of a run, each flattened over chains and draws to 1-D.
+
+    Names absent from the posterior are left out, except those in ``required``, which raise a
+    :class:`~rdshare.errors.RunFolderError`.
+    """
+    import numpy as np
+
+    from rdshare.errors import RunFolderError
+
+    ds = run.tree["posterior"].ds
+    out = {}
+    for name in names:
+        if name not in ds:
+            if name in required:
+                raise RunFolderError(
+                    Problem(str(run.folder / "posterior.nc"), "has no posterior draws", field=name)
+                )
+            continue
+        da = ds[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if extra:
+            raise RunFolderError(
+                Problem(
+                    str(run.folder / "posterior.nc"),
+                    f"expected one value per draw, found extra dimensions {extra}",
+                    field=name,
+                )
+            )
+        out[name] = np.asarray(da.transpose("chain", "draw").values, dtype=float).reshape(-1)
+    return out
+
+
+def warn_if_unconverged(run) -> None:
+    """A loud stderr warning when the run failed the convergence gate."""
+    if not run.converged:
+        print(
+            f"rdshare: WARNING: run {run.folder} did NOT pass the convergence gate; "
+            "numbers from it may be wrong (see its diagnostics.json)",
+            file=sys.stderr,
+        )
+
+
+def run_seed(run, seed: int | None) -> int:
+    """The seed to use: the one given, else the run's own seed (else 0)."""
+    if seed is not None:
+        return seed
+    s = run.manifest.get("seed")
+    return int(s) if isinstance(s, int) and 0 <= s < 2**32 else 0
+
+
+def refresh_report(run_dir: Path) -> Path | None:
+    """Rebuild a run's report so it includes newly saved validation results.
+
+    Used by ``rdshare sensitivity`` and ``rdshare compare --run`` after they write into the run
+    folder. Does nothing for a run written with ``--no-report``.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "report.html").exists():
+        return None
+    from rdshare.inference.results import load_run
+    from rdshare.report import build_report
+    from rdshare.report.validation import validation_sections
+
+    return build_report(load_run(run_dir), run_dir, extra_sections=validation_sections(run_dir))

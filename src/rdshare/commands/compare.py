@@ -12,6 +12,7 @@ from rdshare.commands._common import (
     add_priors_option,
     add_sampler_options,
     outputs_root,
+    refresh_report,
     resolve_priors,
     sampler_settings,
 )
@@ -137,8 +138,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"written: {folder}")
     if args.run is not None and folder == Path(args.run) / compare.FOLDER:
-        from rdshare.commands.report import refresh_report
-
         report = refresh_report(Path(args.run))
         if report is not None:
             print(f"report updated: {report}")

@@ -14,15 +14,8 @@ from rdshare.commands._common import (
     resolve_priors,
     sampler_settings,
 )
+from rdshare.core.quantities import QUANTITIES, REPORTED
 from rdshare.errors import EXIT_UNCONVERGED
-
-HEADLINE_LABELS = {
-    "f_frontier": "R&D share of a frontier lab's development compute (2025, full pipeline)",
-    "f_follower": "R&D share for a follower that builds on open work",
-    "discount": "knowledge-sharing discount (R&D per unit of final run avoided)",
-    "sigma_lab": "between-lab spread (log-odds sd)",
-    "f_new_lab": "a new, unseen frontier lab (lab spread included)",
-}
 
 
 def register(sub, formatter) -> None:
@@ -91,7 +84,8 @@ def run_folder(args, inputs_sha: str) -> Path:
     return outputs_root() / runs.check_run_name(name)
 
 
-def format_headline(summary, names=tuple(HEADLINE_LABELS)) -> str:
+def format_headline(summary, names=REPORTED) -> str:
+    """The headline quantities of a summary table, one line each: median, 90% interval, label."""
     lines = []
     for n in names:
         row = summary.loc[summary["name"] == n]
@@ -99,7 +93,7 @@ def format_headline(summary, names=tuple(HEADLINE_LABELS)) -> str:
             continue
         r = row.iloc[0]
         lines.append(
-            f"  {n:<11} {r['q50']:.2f}  (90% interval {r['q05']:.2f} to {r['q95']:.2f})  {HEADLINE_LABELS[n]}"
+            f"  {n:<11} {r['q50']:.2f}  (90% interval {r['q05']:.2f} to {r['q95']:.2f})  {QUANTITIES[n].label}"
         )
     return "\n".join(lines)
 
@@ -139,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(format_headline(res.summary))
     print()
-    print(res.verdict.describe())
+    print(res.verdict.describe(kept=args.allow_unconverged))
     print()
     print(f"run folder: {folder}")
     if (folder / "report.html").exists():

@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from rdshare.commands._common import positive_int, seed_int
+from rdshare.commands._common import (
+    positive_int,
+    posterior_draws,
+    run_seed,
+    seed_int,
+    warn_if_unconverged,
+)
 
 #: Files every forecast folder holds (plus ``metaculus/<name>.json`` per ``--metaculus``).
 FORECAST_FILES = ("forecast.csv", "samples.csv", "squiggle.txt", "scenario.json")
@@ -343,7 +349,6 @@ def format_table(table) -> str:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rdshare.commands.predict import posterior_draws, run_seed, warn_if_unconverged
     from rdshare.core import exports, runs
     from rdshare.core import scenario as sc
 
@@ -384,7 +389,8 @@ def run(args: argparse.Namespace) -> int:
         source_text = Path(scenario.source).read_text(encoding="utf-8-sig")
 
     written = []
-    with runs.staged_folder(folder, force=args.force) as tmp:
+
+    def write(tmp: Path) -> None:
         exports.write_forecast_csv(table, tmp / "forecast.csv")
         frame = exports.samples_frame(outputs, n=args.samples, rng=np.random.default_rng(s_samples))
         exports.write_samples_csv(frame, tmp / "samples.csv")
@@ -447,19 +453,15 @@ def run(args: argparse.Namespace) -> int:
                 "notes": notes,
             },
         )
-        from rdshare.inference.results import versions
 
-        files = sorted(q.relative_to(tmp).as_posix() for q in tmp.rglob("*") if q.is_file())
-        runs.write_manifest(
-            tmp,
-            {
-                "kind": "forecast",
-                "command": ["rdshare", *sys.argv[1:]],
-                "versions": versions(),
-                "seed": seed,
-            },
-            hashed=tuple(files),
-        )
+    runs.write_folder(
+        folder,
+        write,
+        kind="forecast",
+        force=args.force,
+        command=["rdshare", *sys.argv[1:]],
+        seed=seed,
+    )
 
     print(f"scenario {scenario.name} ({scenario.unit.label}), {n} draws, seed {seed}")
     for key, reading in scenario.describe().items():

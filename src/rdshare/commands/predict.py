@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from rdshare.commands._common import seed_int
+from rdshare.commands._common import posterior_draws, run_seed, seed_int, warn_if_unconverged
 
 LAB_HELP = (
     "the lab's covariates as key=value pairs separated by commas: "
@@ -53,57 +52,6 @@ def register(sub, formatter) -> None:
         help="seed of the new lab's random effects (default: the run's seed)",
     )
     p.set_defaults(func=run)
-
-
-def posterior_draws(run, names, *, required=()) -> dict:
-    """Scalar posterior variables of a run, each flattened over chains and draws to 1-D.
-
-    Names absent from the posterior are left out, except those in ``required``, which raise a
-    :class:`~rdshare.errors.RunFolderError`.
-    """
-    import numpy as np
-
-    from rdshare.errors import Problem, RunFolderError
-
-    ds = run.tree["posterior"].ds
-    out = {}
-    for name in names:
-        if name not in ds:
-            if name in required:
-                raise RunFolderError(
-                    Problem(str(run.folder / "posterior.nc"), "has no posterior draws", field=name)
-                )
-            continue
-        da = ds[name]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        if extra:
-            raise RunFolderError(
-                Problem(
-                    str(run.folder / "posterior.nc"),
-                    f"expected one value per draw, found extra dimensions {extra}",
-                    field=name,
-                )
-            )
-        out[name] = np.asarray(da.transpose("chain", "draw").values, dtype=float).reshape(-1)
-    return out
-
-
-def warn_if_unconverged(run) -> None:
-    """A loud stderr warning when the run failed the convergence gate."""
-    if not run.converged:
-        print(
-            f"rdshare: WARNING: run {run.folder} did NOT pass the convergence gate; "
-            "numbers from it may be wrong (see its diagnostics.json)",
-            file=sys.stderr,
-        )
-
-
-def run_seed(run, seed: int | None) -> int:
-    """The seed to use: the one given, else the run's own seed (else 0)."""
-    if seed is not None:
-        return seed
-    s = run.manifest.get("seed")
-    return int(s) if isinstance(s, int) and 0 <= s < 2**32 else 0
 
 
 def format_summary(summary: dict) -> str:

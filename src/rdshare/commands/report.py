@@ -59,19 +59,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {path}")
     print(f"markdown: {path.with_name('report.md')}")
     return 0
-
-
-def refresh_report(run_dir: Path) -> Path | None:
-    """Rebuild a run's report so it includes newly saved validation results.
-
-    Used by ``rdshare sensitivity`` and ``rdshare compare --run`` after they write into the run
-    folder. Does nothing for a run written with ``--no-report``.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / "report.html").exists():
-        return None
-    from rdshare.inference.results import load_run
-    from rdshare.report import build_report
-    from rdshare.report.validation import validation_sections
-
-    return build_report(load_run(run_dir), run_dir, extra_sections=validation_sections(run_dir))

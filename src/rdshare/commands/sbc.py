@@ -180,7 +180,11 @@ def run(args: argparse.Namespace) -> int:
         chunk=args.chunk,
         progress=StderrProgress(),
     )
-    res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
+    from rdshare.report.sbc_plots import write_plots
+
+    res.save(
+        folder, force=args.force, command=["rdshare", *sys.argv[1:]], extra_writers=[write_plots]
+    )
     print(res.describe())
     print()
     print(f"wall time {_clock(res.info['wall_seconds'])}; folder: {folder}")

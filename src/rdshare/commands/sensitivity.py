@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rdshare.commands._common import resolve_priors
+from rdshare.commands._common import refresh_report, resolve_priors
 from rdshare.errors import EXIT_UNCONVERGED
 
 
@@ -104,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     print(res.describe())
     print()
     print(f"written: {folder}")
-    from rdshare.commands.report import refresh_report
-
     report = refresh_report(Path(args.run_dir))
     if report is not None:
         print(f"report updated: {report}")

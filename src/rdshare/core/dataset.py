@@ -5,14 +5,8 @@ declared once here (:data:`COLUMNS`) and documented in ``docs/data.md``. Loading
 every file before raising one :class:`~rdshare.errors.InputError`, each problem naming the file, line and
 column.
 
-Evidence kinds and the numbers each needs
------------------------------------------
-``point``           ``value``: the reported share f.
-``point_interval``  ``value``, ``low``, ``high`` (low < value < high), ``interval_prob`` (default 0.9).
-``interval``        ``low``, ``high``, ``interval_prob`` (default 0.9).
-``pair``            ``final_amount``, ``total_amount`` in the same unit, 0 < final < total;
-                    ``amount_sd`` the log-scale sd of each amount's error (default 0.1).
-``lower_bound``     ``low``: the bound b, meaning f >= b.
+Evidence kinds (what each needs, how it relates and enters the likelihood) are registered in
+:mod:`rdshare.core.kinds`; validation reads that registry, so a new kind needs no change here.
 """
 
 from __future__ import annotations
@@ -29,23 +23,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rdshare.core.kinds import (
+    DEFAULT_AMOUNT_SD,
+    DEFAULT_INTERVAL_PROB,
+    KINDS,
+    NUMERIC,
+    OFFSET_UNITS,
+    POSITIONS,
+    PROVENANCES,
+    SCOPES,
+    SHARE_FIELDS,
+    UNITS,
+    logit,
+)
 from rdshare.errors import InputError, Problem, read_input
 
-POSITIONS = ("leader", "follower")
-SCOPES = ("full", "pretraining", "posttraining")
-UNITS = ("gpu_hours", "flop", "energy", "dollars")
-KINDS = ("point", "point_interval", "interval", "pair", "lower_bound")
-PROVENANCES = ("lab", "third_party", "derived")
-#: Units whose shares overstate R&D's share of FLOP (R&D runs at lower hardware utilisation).
-OFFSET_UNITS = ("energy", "dollars")
+__all__ = [
+    "COLUMNS",
+    "KIND_FIELDS",
+    "NUMERIC",
+    "OFFSET_UNITS",
+    "POSITIONS",
+    "PROVENANCES",
+    "SCOPES",
+    "UNITS",
+    "Dataset",
+    "coerce",
+    "implied_share",
+    "load",
+    "logit",
+    "read",
+    "shipped_path",
+]
 
-DEFAULT_INTERVAL_PROB = 0.9
-DEFAULT_AMOUNT_SD = 0.1
 YEAR_RANGE = (2010, 2040)
 MAX_ROWS = 10_000
 MAX_BYTES = 20 * 1024 * 1024
-
-NUMERIC = ("value", "low", "high", "interval_prob", "final_amount", "total_amount", "amount_sd")
 
 #: column -> description; the order is the canonical column order.
 COLUMNS: dict[str, str] = {
@@ -71,17 +84,12 @@ COLUMNS: dict[str, str] = {
 }
 REQUIRED_TEXT = ("id", "lab", "model", "year", "position", "scope", "unit", "kind", "provenance")
 
-#: kind -> (numeric columns required, numeric columns allowed)
+#: kind -> (numeric columns required, numeric columns allowed): a view of the kinds registry.
 KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "point": (("value",), ("value",)),
-    "point_interval": (("value", "low", "high"), ("value", "low", "high", "interval_prob")),
-    "interval": (("low", "high"), ("low", "high", "interval_prob")),
-    "pair": (("final_amount", "total_amount"), ("final_amount", "total_amount", "amount_sd")),
-    "lower_bound": (("low",), ("low",)),
+    name: (k.required, k.allowed) for name, k in KINDS.items()
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_SHARE_FIELDS = ("value", "low", "high")
 
 
 def shipped_path() -> Path:
@@ -144,6 +152,15 @@ def load(
     if not replace:
         paths = [shipped_path(), *paths]
     return read(paths)
+
+
+def coerce(data=None, *, replace: bool = False) -> Dataset:
+    """A :class:`Dataset` from what the Python API accepts: a Dataset (as is), None (the shipped rows),
+    or a path or list of paths (added to the shipped rows, or instead of them with ``replace``)."""
+    if isinstance(data, Dataset):
+        return data
+    extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
+    return load(extra, replace=replace)
 
 
 def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
@@ -330,7 +347,7 @@ def _validate_row(
             bad(col, f"{text!r} is not a finite number")
             continue
         nums[col] = val
-        if col in _SHARE_FIELDS and not 0.0 < val < 1.0:
+        if col in SHARE_FIELDS and not 0.0 < val < 1.0:
             bad(col, f"{val:g} is not a share in (0, 1)")
         elif col == "interval_prob" and not 0.0 < val < 1.0:
             bad(col, f"{val:g} is not a probability in (0, 1)")
@@ -339,39 +356,22 @@ def _validate_row(
         else:
             good.add(col)
 
-    # What the kind needs, allows, and how its numbers relate.
-    kind = row["kind"]
-    if kind in KIND_FIELDS:
-        required, allowed = KIND_FIELDS[kind]
-        for col in required:
+    # What the kind needs, allows, and how its numbers relate (the kinds registry).
+    kind = KINDS.get(str(row["kind"]))
+    if kind is not None:
+        for col in kind.required:
             if str(row[col]) == "":
-                bad(col, f"is required for kind '{kind}'")
+                bad(col, f"is required for kind '{kind.name}'")
         for col in NUMERIC:
-            if col not in allowed and str(row[col]) != "":
-                bad(col, f"must be empty for kind '{kind}' (it uses: {', '.join(allowed)})")
-        lo, hi, val = nums["low"], nums["high"], nums["value"]
-        if kind in ("interval", "point_interval") and {"low", "high"} <= good and not lo < hi:
-            bad("low", f"low {lo:g} must be below high {hi:g}")
-        if (
-            kind == "point_interval"
-            and {"low", "high", "value"} <= good
-            and lo < hi
-            and not lo < val < hi
-        ):
-            bad("value", f"{val:g} is not inside its interval ({lo:g}, {hi:g})")
-        fin, tot = nums["final_amount"], nums["total_amount"]
-        if kind == "pair" and {"final_amount", "total_amount"} <= good:
-            if not fin < tot:
-                bad("final_amount", f"final {fin:g} must be below total {tot:g}")
-            elif not fin / tot > 0.0:
+            if col not in kind.allowed and str(row[col]) != "":
                 bad(
-                    "final_amount",
-                    f"final {fin:g} is too small against total {tot:g} to give a share",
+                    col,
+                    f"must be empty for kind '{kind.name}' (it uses: {', '.join(kind.allowed)})",
                 )
-        if kind in ("interval", "point_interval") and str(row["interval_prob"]) == "":
-            nums["interval_prob"] = DEFAULT_INTERVAL_PROB
-        if kind == "pair" and str(row["amount_sd"]) == "":
-            nums["amount_sd"] = DEFAULT_AMOUNT_SD
+        kind.check(nums, good, bad)
+        for col, default in kind.defaults.items():
+            if str(row[col]) == "":
+                nums[col] = default
     if len(problems) > n_before:
         return None
     row.update(nums)
@@ -427,44 +427,16 @@ def _check_lab_spelling(keys: list[tuple[str, str, str, int]], problems: list[Pr
 # --- what each row implies ---------------------------------------------------------------------------
 
 
-def logit(p: np.ndarray | float) -> np.ndarray:
-    """Log-odds, elementwise."""
-    p = np.asarray(p, dtype=float)
-    return np.log(p) - np.log1p(-p)
-
-
 def implied_share(table: pd.DataFrame) -> pd.DataFrame:
     """The share each row implies, with an interval where the row gives one.
 
     Returns a frame with columns ``implied_f`` (point estimate; for a lower bound, the bound),
     ``implied_low``, ``implied_high`` and ``reading`` (a few words on how it was read).
     """
+    implied = [KINDS[r["kind"]].implied(r) for _, r in table.iterrows()]
     out = pd.DataFrame(index=table.index)
-    f = np.full(len(table), np.nan)
-    lo = np.full(len(table), np.nan)
-    hi = np.full(len(table), np.nan)
-    reading = np.empty(len(table), dtype=object)
-    for i, (_, r) in enumerate(table.iterrows()):
-        kind = r["kind"]
-        if kind == "point":
-            f[i] = r["value"]
-            reading[i] = "reported share"
-        elif kind == "point_interval":
-            f[i], lo[i], hi[i] = r["value"], r["low"], r["high"]
-            reading[i] = f"share, {r['interval_prob']:.0%} interval"
-        elif kind == "interval":
-            centre = 0.5 * (logit(r["low"]) + logit(r["high"]))
-            f[i] = 1.0 / (1.0 + math.exp(-centre))
-            lo[i], hi[i] = r["low"], r["high"]
-            reading[i] = f"{r['interval_prob']:.0%} interval (centre on log-odds)"
-        elif kind == "pair":
-            f[i] = 1.0 - r["final_amount"] / r["total_amount"]
-            reading[i] = "1 - final / total"
-        elif kind == "lower_bound":
-            f[i] = lo[i] = r["low"]
-            reading[i] = "lower bound: f >= low"
-    out["implied_f"] = f
-    out["implied_low"] = lo
-    out["implied_high"] = hi
-    out["reading"] = reading
+    out["implied_f"] = np.array([i.f for i in implied], dtype=float)
+    out["implied_low"] = np.array([i.low for i in implied], dtype=float)
+    out["implied_high"] = np.array([i.high for i in implied], dtype=float)
+    out["reading"] = np.array([i.reading for i in implied], dtype=object)
     return out

@@ -1,20 +1,13 @@
 """From a validated dataset to the arrays the model reads (numpy only).
 
-Every evidence kind is reduced to one of two likelihood forms on the log-odds scale:
+Each evidence kind (:mod:`rdshare.core.kinds`) reduces a row to one of two likelihood forms on the
+log-odds scale:
 
-Gaussian rows (``point``, ``point_interval``, ``interval``, ``pair``)
+Gaussian rows
     ``y_i ~ Normal(mu_i, sqrt(s_i**2 + sigma_meas[prov_i]**2))`` with ``y_i`` the row's log-odds and ``s_i``
-    the row's own stated uncertainty:
+    the row's own stated uncertainty (each kind's entry says how it is computed).
 
-    - point: ``y = logit(value)``, ``s = 0`` (only the provenance's measurement error applies);
-    - point_interval: ``y = logit(value)``, ``s = (logit(high) - logit(low)) / (2 z)`` with ``z`` the normal
-      quantile of ``(1 + interval_prob) / 2``;
-    - interval: ``y`` the log-odds midpoint, ``s`` as above;
-    - pair: ``y = logit(1 - final / total)``. Each amount carries lognormal error with log-sd ``amount_sd``;
-      ``logit f = log(total / final - 1)`` and its derivative with respect to ``log(total / final)`` is
-      ``1 / f``, so by the delta method ``s = sqrt(2) * amount_sd / f``.
-
-Bound rows (``lower_bound``)
+Bound rows
     a censored observation: the row's latent log-odds ``x_i ~ Normal(mu_i, sigma_meas[prov_i])`` is known
     only to satisfy ``x_i >= logit(b)``, contributing ``log P(x_i >= logit(b))``. The simulator used for
     calibration can also produce the complementary fact ``x_i < logit(b)``; :attr:`Design.bound_lower` and
@@ -28,12 +21,34 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from rdshare.core.dataset import OFFSET_UNITS, PROVENANCES, logit
+from rdshare.core.kinds import KINDS, OFFSET_UNITS, PROVENANCES, interval_sd, logit
+from rdshare.core.quantities import REF_YEAR
 
-#: Reference year: ``f_frontier`` is a frontier lab's share in this year.
-REF_YEAR = 2025
+__all__ = ["REF_YEAR", "Covariates", "Design", "bound_limits", "build", "interval_sd", "logit"]
+
+
+@dataclass(frozen=True)
+class Covariates:
+    """The covariates of rows (one entry per row): scope, era and position indicators.
+
+    ``era`` is ``year - REF_YEAR``; the others are 0/1 indicators.
+    """
+
+    pretraining: np.ndarray
+    posttraining: np.ndarray
+    era: np.ndarray
+    follower: np.ndarray
+
+    @classmethod
+    def one(cls, position: str = "leader", scope: str = "full", year: int = REF_YEAR) -> Covariates:
+        """The covariates of a single programme."""
+        return cls(
+            pretraining=np.array([float(scope == "pretraining")]),
+            posttraining=np.array([float(scope == "posttraining")]),
+            era=np.array([float(year - REF_YEAR)]),
+            follower=np.array([float(position == "follower")]),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,11 @@ class Design:
         return len(self.labs)
 
     @property
+    def x(self) -> Covariates:
+        """The rows' covariates."""
+        return Covariates(self.pretraining, self.posttraining, self.era, self.follower)
+
+    @property
     def gauss_ids(self) -> tuple[str, ...]:
         return tuple(self.row_ids[i] for i in self.gauss_idx)
 
@@ -97,38 +117,18 @@ def bound_limits(b: np.ndarray, at_least: np.ndarray) -> tuple[np.ndarray, np.nd
     return lower, upper
 
 
-def interval_sd(low: float, high: float, prob: float) -> float:
-    """Log-odds sd implied by a central interval with probability ``prob``."""
-    z = stats.norm.ppf((1.0 + prob) / 2.0)
-    return float((logit(high) - logit(low)) / (2.0 * z))
-
-
 def build(table: pd.DataFrame) -> Design:
     """Design arrays from the fitted rows of a validated table."""
     t = table.reset_index(drop=True)
     labs = tuple(dict.fromkeys(t["lab"]))
     lab_pos = {lab: i for i, lab in enumerate(labs)}
-    n = len(t)
-    y = np.full(n, np.nan)
-    s = np.zeros(n)
-    for i, r in t.iterrows():
-        kind = r["kind"]
-        if kind == "point":
-            y[i] = logit(r["value"])
-        elif kind == "point_interval":
-            y[i] = logit(r["value"])
-            s[i] = interval_sd(r["low"], r["high"], r["interval_prob"])
-        elif kind == "interval":
-            y[i] = 0.5 * (logit(r["low"]) + logit(r["high"]))
-            s[i] = interval_sd(r["low"], r["high"], r["interval_prob"])
-        elif kind == "pair":
-            f = 1.0 - r["final_amount"] / r["total_amount"]
-            y[i] = logit(f)
-            s[i] = np.sqrt(2.0) * r["amount_sd"] / f
-    is_bound = (t["kind"] == "lower_bound").to_numpy()
+    reductions = [KINDS[r["kind"]].reduce(r) for _, r in t.iterrows()]
+    is_bound = np.array([red.form == "bound" for red in reductions], dtype=bool)
     gauss_idx = np.flatnonzero(~is_bound)
     bound_idx = np.flatnonzero(is_bound)
-    b = logit(t.loc[is_bound, "low"].to_numpy(dtype=float)) if is_bound.any() else np.zeros(0)
+    y = np.array([reductions[i].y for i in gauss_idx], dtype=float)
+    s = np.array([reductions[i].s for i in gauss_idx], dtype=float)
+    b = np.array([reductions[i].b for i in bound_idx], dtype=float)
     lower, upper = bound_limits(b, np.ones(len(b), dtype=bool))
     prov = {p: i for i, p in enumerate(PROVENANCES)}
     return Design(
@@ -142,10 +142,10 @@ def build(table: pd.DataFrame) -> Design:
         offset_unit=t["unit"].isin(OFFSET_UNITS).to_numpy(dtype=float),
         prov_idx=np.array([prov[p] for p in t["provenance"]], dtype=np.int64),
         gauss_idx=gauss_idx.astype(np.int64),
-        y=y[gauss_idx],
-        s=s[gauss_idx],
+        y=y,
+        s=s,
         bound_idx=bound_idx.astype(np.int64),
-        b=np.asarray(b, dtype=float),
+        b=b,
         bound_lower=lower,
         bound_upper=upper,
     )

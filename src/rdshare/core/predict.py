@@ -15,7 +15,7 @@ and gets the distribution of that lab's f implied by the posterior. For each pos
             + unit_offset_s * [unit in (dollars, energy)]
     f_s   = logistic(eta_s)
 
-This is the model's linear predictor (see :func:`rdshare.core.simulate.linear_predictor`) for a lab
+This is the model's linear predictor (:func:`rdshare.core.generative.new_lab`) for a lab
 the data never saw: its lab effect ``u`` is unknown, so it is drawn from the between-lab distribution,
 one fresh value per posterior draw. Leaving it out would give the interval of an *average* lab, which
 is overconfident about any particular one. The measurement error of a reported figure is not added:
@@ -32,10 +32,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
-from rdshare.core.dataset import OFFSET_UNITS, POSITIONS, SCOPES, UNITS, YEAR_RANGE
-from rdshare.core.design import REF_YEAR
+from rdshare.core import generative as gen
+from rdshare.core.dataset import YEAR_RANGE
+from rdshare.core.design import Covariates
+from rdshare.core.kinds import OFFSET_UNITS, POSITIONS, SCOPES, UNITS
+from rdshare.core.quantities import REF_YEAR, SIGMA_MEAS, VARIANTS
 from rdshare.errors import InputError, Problem
 
 __all__ = [
@@ -59,17 +61,9 @@ _ALIASES = {
     "unit": {"energy_mwh": "energy", "gpu-hours": "gpu_hours", "gpuhours": "gpu_hours"},
 }
 
-#: Posterior parameters a prediction reads; all but ``f_frontier`` default to 0 when absent (the
-#: ``no_discount`` and ``pooled`` model variants fix them at 0).
-PARAMETERS = (
-    "f_frontier",
-    "discount",
-    "sigma_lab",
-    "beta_pretraining",
-    "beta_posttraining",
-    "beta_era",
-    "unit_offset",
-)
+#: Posterior parameters a prediction reads (the full variant's, but the measurement errors); all but
+#: ``f_frontier`` default to 0 when absent (the ``no_discount`` and ``pooled`` variants fix them at 0).
+PARAMETERS = tuple(p for p in VARIANTS["full"].parameters if p not in SIGMA_MEAS)
 
 #: Keys of :meth:`Prediction.summary`, exactly.
 SUMMARY_KEYS = ("mean", "q05", "q25", "q50", "q75", "q95")
@@ -297,26 +291,12 @@ def predict_new_lab(
     if problems:
         raise InputError(problems)
 
-    f = arrays["f_frontier"]
-    n = f.size
-    zero = np.zeros(n)
-
-    def get(name: str) -> np.ndarray:
-        return arrays.get(name, zero)
-
+    n = arrays["f_frontier"].size
+    p = {name: arrays.get(name, np.zeros(n)) for name in PARAMETERS}
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(0 if rng is None else rng)
     z = rng.standard_normal(n)
+    x = Covariates.one(position=lab.position, scope=lab.scope, year=lab.year)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.log(f) - np.log1p(-f)
-        eta = eta + get("beta_era") * (lab.year - REF_YEAR)
-        if lab.scope == "pretraining":
-            eta = eta + get("beta_pretraining")
-        elif lab.scope == "posttraining":
-            eta = eta + get("beta_posttraining")
-        if lab.position == "follower":
-            eta = eta + np.log1p(-get("discount"))
-        if lab.offset_applies:
-            eta = eta + get("unit_offset")
-        eta = eta + get("sigma_lab") * z
-    return Prediction(lab=lab, draws=expit(eta))
+        draws = gen.new_lab(p, x, z, "full", offset=lab.offset_applies)
+    return Prediction(lab=lab, draws=draws)

@@ -23,51 +23,30 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize, stats
 
+from rdshare.core import families
 from rdshare.core._toml import line_of
+from rdshare.core.families import DEFAULT_MASS, FAMILIES
+from rdshare.core.quantities import PARAMETERS as _PARAMETER_NAMES
+from rdshare.core.quantities import QUANTITIES
 from rdshare.errors import InputError, Problem, parse_toml, read_input
 
-DEFAULT_MASS = 0.9
 #: Largest prior file accepted, in bytes.
 MAX_BYTES = 1024 * 1024
 
-#: distribution -> (parameter names in order, support). support: "real", "positive" or "unit".
+#: distribution -> (parameter names in order, support): a view of :data:`rdshare.core.families.FAMILIES`.
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "normal": (("mu", "sigma"), "real"),
-    "student_t": (("nu", "mu", "sigma"), "real"),
-    "lognormal": (("mu", "sigma"), "positive"),
-    "halfnormal": (("sigma",), "positive"),
-    "exponential": (("lam",), "positive"),
-    "gamma": (("alpha", "beta"), "positive"),
-    "beta": (("alpha", "beta"), "unit"),
-    "uniform": (("lower", "upper"), "bounded"),
+    name: (f.params, f.support) for name, f in FAMILIES.items()
 }
 
-#: model parameter -> (support it needs, what it means)
+#: model parameter -> (support it needs, what it means): a view of :mod:`rdshare.core.quantities`.
 PARAMETERS: dict[str, tuple[str, str]] = {
-    "f_frontier": (
-        "unit",
-        "R&D share of development compute for a frontier leader, full pipeline, in 2025",
-    ),
-    "discount": (
-        "unit",
-        "share of R&D per unit of final run a follower avoids by building on open work",
-    ),
-    "sigma_lab": ("positive", "between-lab spread of log-odds R&D intensity"),
-    "beta_pretraining": ("real", "log-odds shift for pretraining-only evidence"),
-    "beta_posttraining": ("real", "log-odds shift for post-training-only evidence"),
-    "beta_era": ("real", "log-odds change per year from 2025"),
-    "unit_offset": ("real", "log-odds by which dollar/energy shares overstate the FLOP share"),
-    "sigma_meas_lab": ("positive", "log-odds measurement error of lab-reported figures"),
-    "sigma_meas_third_party": ("positive", "log-odds measurement error of third-party estimates"),
-    "sigma_meas_derived": ("positive", "log-odds measurement error of derived figures"),
+    name: (QUANTITIES[name].support, QUANTITIES[name].meaning) for name in _PARAMETER_NAMES
 }
 
 _PRIOR_KEYS = {"dist", "interval", "mass", "rationale", "source"}
@@ -99,7 +78,7 @@ class Prior:
 
     def scipy(self):
         """The equivalent frozen scipy.stats distribution."""
-        return _scipy(self.dist, self.params)
+        return FAMILIES[self.dist].scipy(self.params)
 
     def quantiles(self, qs=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Quantiles of the prior."""
@@ -149,41 +128,8 @@ class PriorSet:
 
 
 def _scipy(dist: str, p: dict[str, float]):
-    match dist:
-        case "normal":
-            return stats.norm(p["mu"], p["sigma"])
-        case "student_t":
-            return stats.t(p["nu"], p["mu"], p["sigma"])
-        case "lognormal":
-            return stats.lognorm(s=p["sigma"], scale=math.exp(p["mu"]))
-        case "halfnormal":
-            return stats.halfnorm(scale=p["sigma"])
-        case "exponential":
-            return stats.expon(scale=1.0 / p["lam"])
-        case "gamma":
-            return stats.gamma(a=p["alpha"], scale=1.0 / p["beta"])
-        case "beta":
-            return stats.beta(p["alpha"], p["beta"])
-        case "uniform":
-            return stats.uniform(p["lower"], p["upper"] - p["lower"])
-    raise KeyError(dist)
-
-
-def _param_problems(dist: str, p: dict[str, float]) -> list[tuple[str, str]]:
-    """(field, message) for each impossible parameter."""
-    out = []
-    for k, v in p.items():
-        if not math.isfinite(v):
-            out.append((k, f"{v!r} is not a finite number"))
-    if out:
-        return out
-    positive = {"sigma", "nu", "lam", "alpha", "beta"}
-    for k, v in p.items():
-        if k in positive and v <= 0:
-            out.append((k, f"{v:g} must be > 0"))
-    if dist == "uniform" and not p["lower"] < p["upper"]:
-        out.append(("lower", f"lower {p['lower']:g} must be below upper {p['upper']:g}"))
-    return out
+    """The frozen scipy distribution of family ``dist`` (see :mod:`rdshare.core.families`)."""
+    return FAMILIES[dist].scipy(p)
 
 
 def elicit(
@@ -191,8 +137,8 @@ def elicit(
 ) -> dict[str, float]:
     """Parameters of ``dist`` that put ``mass`` of probability inside ``[low, high]``.
 
-    Equal-tailed quantile matching (see the module docstring). Raises ``ValueError`` with a message
-    saying what is allowed when the interval does not fit the family.
+    Equal-tailed quantile matching (:meth:`rdshare.core.families.Family.elicit`). Raises ``ValueError``
+    with a message saying what is allowed when the interval does not fit the family.
 
     Parameters
     ----------
@@ -211,162 +157,21 @@ def elicit(
     >>> round(_scipy("beta", p).cdf(0.95) - _scipy("beta", p).cdf(0.6), 6)
     0.9
     """
-    if dist not in DISTRIBUTIONS:
+    if dist not in FAMILIES:
         raise ValueError(f"unknown distribution {dist!r}")
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"interval [{low:g}, {high:g}] must hold two finite numbers")
-    if not 0.0 < mass < 1.0:
-        raise ValueError(f"mass {mass:g} must be in (0, 1)")
-    if not low < high:
-        raise ValueError(f"interval low {low:g} must be below high {high:g}")
     if nu is not None and not (math.isfinite(nu) and nu > 0):
         raise ValueError(f"nu {nu:g} must be a finite number > 0")
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            params = _elicit(dist, low, high, mass, nu)
-        params = {k: float(v) for k, v in params.items()}
-        ok = bool(params) and not _param_problems(dist, params)
-        if ok:  # the promise, checked on the probability scale: mass inside, equal tails outside
-            d = _scipy(dist, params)
-            tails = (float(d.cdf(low)), float(d.sf(high)))
-            want = (
-                (0.0, 1.0 - mass)
-                if dist in ("halfnormal", "exponential")
-                else ((1.0 - mass) / 2,) * 2
-            )
-            ok = all(
-                math.isfinite(t) and abs(t - w) <= 1e-6 for t, w in zip(tails, want, strict=True)
-            )
-    except (OverflowError, ZeroDivisionError, FloatingPointError):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"no {dist} distribution puts {mass:.0%} of its mass in [{low:g}, {high:g}] "
-            "within floating-point range; choose another family or interval"
-        )
-    return params
+    fixed = {"nu": nu} if dist == "student_t" else {}
+    return FAMILIES[dist].elicit(low, high, mass, **fixed)
 
 
-def _elicit(dist: str, low: float, high: float, mass: float, nu: float | None) -> dict[str, float]:
-    q_lo, q_hi = (1.0 - mass) / 2.0, (1.0 + mass) / 2.0
-    z = stats.norm.ppf(q_hi)
-    match dist:
-        case "normal":
-            return {"mu": (low + high) / 2.0, "sigma": (high - low) / (2.0 * z)}
-        case "student_t":
-            nu = 4.0 if nu is None else nu
-            t = stats.t.ppf(q_hi, nu)
-            return {"nu": float(nu), "mu": (low + high) / 2.0, "sigma": (high - low) / (2.0 * t)}
-        case "lognormal":
-            if low <= 0:
-                raise ValueError("a lognormal interval needs 0 < low < high")
-            a, b = math.log(low), math.log(high)
-            return {"mu": (a + b) / 2.0, "sigma": (b - a) / (2.0 * z)}
-        case "halfnormal" | "exponential":
-            if low != 0:
-                raise ValueError(
-                    f"a {dist} interval must start at 0: [0, high] means P(X <= high) = mass"
-                )
-            if high <= 0:
-                raise ValueError("high must be > 0")
-            if dist == "halfnormal":
-                return {"sigma": high / stats.halfnorm.ppf(mass)}
-            return {"lam": -math.log1p(-mass) / high}
-        case "uniform":
-            raise ValueError("give a uniform's lower and upper directly, not an interval")
-        case "gamma":
-            if low <= 0:
-                raise ValueError("a gamma interval needs 0 < low < high")
-            return _match_two(
-                lambda a, b: stats.gamma(a=a, scale=1.0 / b),
-                low,
-                high,
-                q_lo,
-                q_hi,
-                start=_gamma_start(low, high, z),
-                names=("alpha", "beta"),
-                scale=_log,
-            )
-        case "beta":
-            if not 0.0 < low < high < 1.0:
-                raise ValueError("a beta interval needs 0 < low < high < 1")
-            return _match_two(
-                lambda a, b: stats.beta(a, b),
-                low,
-                high,
-                q_lo,
-                q_hi,
-                start=_beta_start(low, high, z),
-                names=("alpha", "beta"),
-                scale=_logit,
-            )
-    raise ValueError(f"unknown distribution {dist!r}")
-
-
-def _gamma_start(low, high, z):
-    # lognormal moment match as the starting point
-    mu, s = (math.log(low) + math.log(high)) / 2, (math.log(high) - math.log(low)) / (2 * z)
-    alpha = 1.0 / max(math.expm1(min(s * s, 700.0)), 1e-6)
-    log_mean = mu + s * s / 2
-    return math.log(alpha), math.log(alpha) - log_mean
-
-
-def _beta_start(low, high, z):
-    m = (low + high) / 2
-    sd = (high - low) / (2 * z)
-    k = max(m * (1 - m) / (sd * sd) - 1.0, 0.5)
-    return math.log(m * k), math.log((1 - m) * k)
-
-
-def _match_two(make, low, high, q_lo, q_hi, start, names, scale):
-    """Solve two log-parameters so the family's ``q_lo``/``q_hi`` quantiles are ``low``/``high``.
-
-    Residuals are measured on ``scale`` (log for positive families, logit for the unit interval) so
-    narrow intervals near 0 are matched as accurately as wide ones. A few starting points are tried;
-    :func:`elicit` then checks the mass on the probability scale.
-    """
-    target = scale(np.array([low, high]))
-    probs = np.array([q_lo, q_hi])
-
-    def resid(x):
-        q = np.asarray(make(*np.exp(np.clip(x, -700.0, 700.0))).ppf(probs), dtype=float)
-        return scale(q) - target
-
-    starts = [np.asarray(start, dtype=float)]
-    starts += [np.log(ab) for ab in ((1.0, 1.0), (0.3, 0.3), (3.0, 1.0), (1.0, 3.0), (30.0, 30.0))]
-    for x0 in starts:
-        if not np.all(np.isfinite(x0)) or not np.all(np.isfinite(resid(x0))):
-            continue
-        try:
-            sol = optimize.least_squares(
-                resid, x0=x0, xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=200
-            )
-        except ValueError:  # the residuals left floating-point range on the way
-            continue
-        if np.all(np.isfinite(sol.x)) and np.max(np.abs(resid(sol.x))) <= 1e-9:
-            return {n: float(math.exp(v)) for n, v in zip(names, sol.x, strict=True)}
-    raise ValueError(
-        f"no distribution of this family puts {q_hi - q_lo:.0%} of its mass in "
-        f"[{low:g}, {high:g}] with equal tails; choose another family or interval"
-    )
-
-
-def _log(x):
-    return np.log(x)
-
-
-def _logit(x):
-    x = np.asarray(x, dtype=float)
-    return np.log(x) - np.log1p(-x)
+def _param_problems(dist: str, p: dict[str, float]) -> list[tuple[str, str]]:
+    """(field, message) for each impossible parameter."""
+    return FAMILIES[dist].problems(p)
 
 
 def _support_ok(dist: str, params: dict[str, float], need: str) -> bool:
-    have = DISTRIBUTIONS[dist][1]
-    if have == "bounded":
-        lo, hi = params["lower"], params["upper"]
-        return {"real": True, "positive": lo >= 0, "unit": lo >= 0 and hi <= 1}[need]
-    return have == need or (need == "real")
+    return families.fits_support(dist, params, need)
 
 
 _SUPPORT_WORDS = {
@@ -385,6 +190,12 @@ def load(path: str | Path | None = None) -> PriorSet:
     raw = read_input(path, MAX_BYTES, "TOML file")
     text, doc = parse_toml(raw, str(path))
     return parse(doc, text=text, path=path, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def coerce(priors=None) -> PriorSet:
+    """A :class:`PriorSet` from what the Python API accepts: a PriorSet (as is), None (the shipped
+    default) or a path."""
+    return priors if isinstance(priors, PriorSet) else load(priors)
 
 
 def parse(

@@ -1,9 +1,12 @@
-"""Run folders: written whole or not at all, never silently replaced, verified on load.
+"""Output folders: written whole or not at all, never silently replaced, verified on load.
 
-A run folder is built in a hidden temporary sibling (``.tmp-<name>-<pid>``) and renamed into place only
-when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
-``manifest.json`` records the sha256 of every other file; :func:`verify` refuses a folder whose files no
-longer match it.
+Every command that writes a folder (``fit``, ``forecast``, ``sbc``, ``sensitivity``, ``compare``) writes it
+with :func:`write_folder`: the folder is built in a hidden temporary sibling (``.tmp-<name>-<pid>``) and
+renamed into place only when every file is written, so an interrupted or failed command never leaves a
+folder that looks complete. ``manifest.json`` records what wrote the folder (``kind``, command, package
+versions, seed) and the sha256 of its result files; :func:`verify` refuses a folder whose files no
+longer match it. ``--force`` replaces only a folder rdshare wrote (one with a manifest) or an empty one
+(:func:`check_target`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 from rdshare.errors import Problem, RunExistsError, RunFolderError
@@ -24,6 +30,33 @@ from rdshare.errors import Problem, RunExistsError, RunFolderError
 RUN_FORMAT = 1
 MANIFEST = "manifest.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Packages whose versions can change results; every manifest records them.
+PACKAGES = (
+    "rdshare",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+)
+
+
+def package_version(name: str = "rdshare") -> str:
+    """The installed version of ``name``, or ``"not installed"``."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that can change results."""
+    return {"python": platform.python_version(), **{p: package_version(p) for p in PACKAGES}}
 
 
 def sha256_file(path: Path) -> str:
@@ -228,3 +261,59 @@ def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
     if problems:
         raise RunFolderError(problems)
     return manifest
+
+
+def write_folder(
+    final: str | Path,
+    write: Callable[[Path], Mapping | None],
+    *,
+    kind: str,
+    force: bool = False,
+    command: Sequence[str] | None = None,
+    seed: int | None = None,
+    info: Mapping | None = None,
+    hashed: Sequence[str] | None = None,
+) -> Path:
+    """Write an output folder whole or not at all, with its manifest; the one writer every command uses.
+
+    Parameters
+    ----------
+    final : path
+        The folder to create (refused if it exists, unless ``force``; see :func:`check_target`).
+    write : callable
+        ``write(tmp)`` writes the folder's files into the staging folder ``tmp``; it may return more
+        manifest entries (for example timings measured while writing).
+    kind : str
+        What the folder is (``"run"``, ``"forecast"``, ``"sbc"``, ``"sensitivity"``, ``"compare"``).
+    command : sequence of str, optional
+        The command line (default ``sys.argv``).
+    seed : int, optional
+        The seed the results came from.
+    info : mapping, optional
+        Further manifest entries.
+    hashed : sequence of str, optional
+        Result files whose sha256 the manifest records (relative paths); default every file written.
+
+    Returns
+    -------
+    Path
+        ``final``.
+    """
+    final = Path(final)
+    with staged_folder(final, force=force) as tmp:
+        extra = write(tmp) or {}
+        if hashed is None:
+            hashed = sorted(q.relative_to(tmp).as_posix() for q in tmp.rglob("*") if q.is_file())
+        write_manifest(
+            tmp,
+            {
+                "kind": kind,
+                "command": list(command) if command is not None else list(sys.argv),
+                "versions": versions(),
+                "seed": seed,
+                **dict(info or {}),
+                **dict(extra),
+            },
+            hashed=tuple(hashed),
+        )
+    return final

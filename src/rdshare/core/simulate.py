@@ -1,58 +1,40 @@
 """Draw parameters from the priors and simulate datasets with a design's structure (numpy only).
 
-An implementation of the generative model independent of the PyMC one in
-:mod:`rdshare.inference.model`; simulation-based calibration fits the PyMC model to data simulated here,
-so a disagreement between the two shows up as miscalibration.
+Simulation-based calibration fits the PyMC model (:mod:`rdshare.inference.model`) to data simulated
+here. Both sides build the linear predictor with :mod:`rdshare.core.generative`, so SBC checks the
+likelihood forms, the priors as PyMC reads them and the sampler; the shared arithmetic itself is checked
+against hand computations (``tests/core/test_generative.py``) and the numpy log-likelihood against
+PyMC's (``tests/inference/test_fast_predictive.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
+from rdshare.core import generative as gen
 from rdshare.core.design import Design
-from rdshare.core.priors import PARAMETERS, PriorSet
+from rdshare.core.priors import PriorSet
+from rdshare.core.quantities import PARAMETERS
 
 #: The model's top-level parameters (one prior each), in the order simulations report them.
-TOP_LEVEL = tuple(PARAMETERS)
-SIGMA_MEAS = ("sigma_meas_lab", "sigma_meas_third_party", "sigma_meas_derived")
+TOP_LEVEL = PARAMETERS
 
 
 def draw_prior(priors: PriorSet, n_labs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One draw of every parameter from the priors, including the lab effects ``z_lab``."""
-    p = {name: float(priors[name].sample(1, rng)[0]) for name in TOP_LEVEL}
-    p["z_lab"] = rng.standard_normal(n_labs)
-    return derived(p)
+    """One draw of every parameter of the full model from the priors, with the lab effects ``z_lab``,
+    ``u_lab`` and the derived ``f_follower``."""
+    p = gen.draw_prior(priors, "full", n_labs, 1, rng, noncentred=True)
+    return derived({k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in p.items()})
 
 
 def derived(p: dict) -> dict:
-    """Add the derived quantities (``u_lab``, ``f_follower``) to a parameter dict."""
+    """``p`` with ``u_lab = sigma_lab * z_lab`` and ``f_follower`` added (for one draw of the full model)."""
     out = dict(p)
     out["u_lab"] = np.asarray(p["sigma_lab"]) * np.asarray(p["z_lab"])
-    alpha = np.log(p["f_frontier"]) - np.log1p(-p["f_frontier"])
-    out["f_follower"] = expit(alpha + np.log1p(-p["discount"]))
+    out["f_follower"] = float(gen.f_follower(out))
     return out
 
 
-def linear_predictor(design: Design, p: dict) -> np.ndarray:
-    """Log-odds of f for each fitted row (without the unit offset)."""
-    alpha = np.log(p["f_frontier"]) - np.log1p(-p["f_frontier"])
-    return (
-        alpha
-        + p["beta_pretraining"] * design.pretraining
-        + p["beta_posttraining"] * design.posttraining
-        + p["beta_era"] * design.era
-        + np.log1p(-p["discount"]) * design.follower
-        + p["u_lab"][design.lab_idx]
-    )
+simulate = gen.simulate
 
-
-def simulate(design: Design, p: dict, rng: np.random.Generator) -> Design:
-    """A dataset with ``design``'s structure simulated from parameters ``p``."""
-    mu = linear_predictor(design, p) + p["unit_offset"] * design.offset_unit
-    sigma_meas = np.array([p[k] for k in SIGMA_MEAS])[design.prov_idx]
-    g = design.gauss_idx
-    y = mu[g] + rng.standard_normal(len(g)) * np.sqrt(design.s**2 + sigma_meas[g] ** 2)
-    bi = design.bound_idx
-    x = mu[bi] + rng.standard_normal(len(bi)) * sigma_meas[bi]
-    return design.with_observations(y, x >= design.b)
+__all__ = ["TOP_LEVEL", "Design", "derived", "draw_prior", "simulate"]

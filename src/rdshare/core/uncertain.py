@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, special, stats
 
+from rdshare.core.families import FAMILIES, uniform_from_interval
 from rdshare.errors import InputError, Problem
 
 Kind = Literal["amount", "share", "count", "months"]
@@ -40,9 +39,10 @@ KINDS: tuple[str, ...] = ("amount", "share", "count", "months")
 
 #: The probability mass a range "LOW to HIGH" is read as holding.
 INTERVAL_MASS = 0.9
-_P_LO = (1.0 - INTERVAL_MASS) / 2.0  # 0.05
-_P_HI = 1.0 - _P_LO  # 0.95
-_Z = float(stats.norm.ppf(_P_HI))  # 1.6449
+#: The range's ends are these quantiles, written as literals: (1 - 0.9) / 2 is 0.04999999999999999 in
+#: floating point, and a quantile interpolated from it would put the 5% quantile of "0 to 1" just above 0.
+_P_LO = 0.05
+_P_HI = 0.95
 
 _RANGE = re.compile(r"^\s*(\S+?)\s*(?:\.\.|\s+to\s+)\s*(\S+)\s*$", re.IGNORECASE)
 
@@ -81,6 +81,13 @@ class Uncertain:
         """True when the input is a single number."""
         return self.fixed is not None
 
+    def _frozen(self):
+        """The input's scipy distribution (families table); None when fixed."""
+        if self.fixed is not None:
+            return None
+        names = FAMILIES[self.dist].params
+        return FAMILIES[self.dist].scipy(dict(zip(names, self.params, strict=True)))
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` values (a constant array when fixed).
 
@@ -98,29 +105,22 @@ class Uncertain:
         """
         if self.fixed is not None:
             return np.full(n, float(self.fixed))
-        if self.dist == "lognormal":
-            mu, sigma = self.params
-            return rng.lognormal(mu, sigma, size=n)
-        if self.dist == "beta":
-            a, b = self.params
-            return rng.beta(a, b, size=n)
-        if self.dist == "uniform":
-            lo, hi = self.params
-            return np.maximum(rng.uniform(lo, hi, size=n), 0.0)
-        raise AssertionError(f"unknown distribution {self.dist!r}")  # pragma: no cover
+        x = np.asarray(self._frozen().rvs(size=n, random_state=rng), dtype=float)
+        return np.maximum(x, 0.0) if self.dist == "uniform" else x
 
     def quantiles(self, qs=(0.05, 0.5, 0.95)) -> np.ndarray:
-        """Exact quantiles of the input's distribution."""
+        """Exact quantiles of the input's distribution.
+
+        A uniform's are interpolated from the range's own ends, so the 5% and 95% quantiles are exactly
+        LOW and HIGH (then values below 0 are set to 0).
+        """
         qs = np.asarray(qs, dtype=float)
         if self.fixed is not None:
             return np.full(qs.shape, float(self.fixed))
-        if self.dist == "lognormal":
-            mu, sigma = self.params
-            return np.exp(mu + sigma * stats.norm.ppf(qs))
-        if self.dist == "beta":
-            return stats.beta.ppf(qs, *self.params)
-        lo, hi = self.params
-        return np.maximum(lo + (hi - lo) * qs, 0.0)
+        if self.dist == "uniform":
+            t = (qs - _P_LO) / (_P_HI - _P_LO)
+            return np.maximum(self.low + (self.high - self.low) * t, 0.0)
+        return np.asarray(self._frozen().ppf(qs), dtype=float)
 
     def describe(self) -> str:
         """A short human reading, e.g. ``"lognormal 90% interval 1e9 to 5e9"``."""
@@ -257,9 +257,8 @@ def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) 
                 f"the range {text!r} spans more than {MAX_AMOUNT_RATIO:.0e} times (HIGH / LOW); "
                 "a 90% interval that wide says nothing and overflows sampling: narrow it"
             )
-        mu = 0.5 * (math.log(low) + math.log(high))
-        sigma = (math.log(high) - math.log(low)) / (2.0 * _Z)
-        return Uncertain(kind, low, high, "lognormal", (mu, sigma), text=text)
+        p = FAMILIES["lognormal"].elicit(low, high, INTERVAL_MASS)
+        return Uncertain(kind, low, high, "lognormal", (p["mu"], p["sigma"]), text=text)
     if kind == "share":
         if not (low > 0.0 and high < 1.0):
             raise fail(
@@ -274,65 +273,23 @@ def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) 
     # months
     if low < 0:
         raise fail(f"{what} is a number of months and must be 0 or more, got {text!r}")
-    width = (high - low) / (_P_HI - _P_LO)
-    a = low - _P_LO * width
-    b = high + _P_LO * width
-    return Uncertain(kind, low, high, "uniform", (a, b), text=text)
+    p = uniform_from_interval(low, high, INTERVAL_MASS)
+    return Uncertain(kind, low, high, "uniform", (p["lower"], p["upper"]), text=text)
 
 
-def beta_from_interval(
-    low: float, high: float, p_low: float = _P_LO, p_high: float = _P_HI
-) -> tuple[float, float]:
-    """Beta parameters whose ``p_low`` and ``p_high`` quantiles are ``low`` and ``high``.
-
-    Solved by matching the two quantiles on the logit scale with
-    :func:`scipy.optimize.least_squares` over ``(log alpha, log beta)``, started from a
-    logit-normal approximation.
-
-    Parameters
-    ----------
-    low, high : float
-        Interval ends, ``0 < low < high < 1``.
-    p_low, p_high : float
-        Probabilities the ends should sit at (default 0.05 and 0.95).
-
-    Returns
-    -------
-    (alpha, beta) : tuple of float
+def beta_from_interval(low: float, high: float, mass: float = INTERVAL_MASS) -> tuple[float, float]:
+    """Beta parameters whose equal-tailed ``mass`` interval is ``[low, high]`` (default: 5% and 95%
+    quantiles), elicited with the families table (:mod:`rdshare.core.families`).
 
     Raises
     ------
     ValueError
-        When the interval is not inside (0, 1) or no beta matches it to 1e-6 on the logit scale.
+        When the interval is not inside (0, 1) or no beta matches it.
     """
     if not (0.0 < low < high < 1.0):
         raise ValueError(f"need 0 < low < high < 1, got {low}, {high}")
-    target = special.logit(np.array([low, high]))
-    z = stats.norm.ppf(p_high) - stats.norm.ppf(p_low)
-    m = special.expit(target.mean())
-    s = (target[1] - target[0]) / z
-    # delta method: sd(X) ~ m (1 - m) s on the logit scale; the beta's total count from its variance
-    nu = max(1.0 / (m * (1.0 - m) * s * s) - 1.0, 0.2)
-    start = np.log([max(m * nu, 1e-3), max((1.0 - m) * nu, 1e-3)])
-    probs = np.array([p_low, p_high])
-
-    def resid(x):
-        a, b = np.exp(x)
-        q = stats.beta.ppf(probs, a, b)
-        q = np.clip(q, 1e-300, 1.0 - 1e-16)
-        return special.logit(q) - target
-
-    # The heuristic start fails for very wide intervals (U-shaped betas); then try a few others.
-    starts = [start] + [np.log([a, b]) for a in (1.0, 0.3, 3.0) for b in (1.0, 0.3, 3.0)]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for x0 in starts:
-            sol = optimize.least_squares(resid, x0, xtol=1e-14, ftol=1e-14, gtol=1e-14)
-            err = np.max(np.abs(resid(sol.x)))
-            if np.isfinite(err) and err <= 1e-6:
-                a, b = np.exp(sol.x)
-                return float(a), float(b)
-    raise ValueError(f"no beta distribution matches the interval {low} to {high}")
+    p = FAMILIES["beta"].elicit(low, high, mass)
+    return p["alpha"], p["beta"]
 
 
 def _fmt(x: float) -> str:

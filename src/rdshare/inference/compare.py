@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-VARIANTS = ("full", "no_discount", "pooled")
+from rdshare.core.quantities import VARIANTS as _VARIANTS
+
+VARIANTS = tuple(_VARIANTS)
 LOG_LIK_VAR = "evidence"
 #: |elpd difference| below this is "similar predictive performance" (Sivula et al. 2022, LOO FAQ).
 SMALL_DIFF = 4.0
@@ -116,27 +118,19 @@ def without_row(design, r: int):
     return replace(design, b=b, bound_lower=lower, bound_upper=upper)
 
 
-def row_log_likelihood(design, posterior, r: int) -> np.ndarray:
-    """``log p(row r | draw)`` for every posterior draw, ``(chain, draw)``, as the model defines it.
+def row_log_likelihood(
+    design, posterior, r: int, variant: str = "full", lab_effects: str = "centred"
+):
+    """``log p(row r | draw)`` for every posterior draw, ``(chain, draw)``, as the model defines it
+    (:func:`rdshare.core.generative.log_likelihood` at the posterior's parameters)."""
+    from rdshare.core import generative as gen
+    from rdshare.inference.fast_predictive import posterior_parameters
 
-    Uses the posterior's ``f_row``, ``unit_offset`` and ``sigma_meas`` (present in every variant).
-    """
-    from scipy import stats
-
-    f = np.asarray(posterior["f_row"].values)[..., r]
-    mu = (
-        np.log(f)
-        - np.log1p(-f)
-        + np.asarray(posterior["unit_offset"].values) * design.offset_unit[r]
-    )
-    sd = np.asarray(posterior["sigma_meas"].values)[..., design.prov_idx[r]]
+    ll = gen.log_likelihood(design, posterior_parameters(posterior, variant, lab_effects), variant)
     g = np.flatnonzero(design.gauss_idx == r)
     if g.size:
-        return stats.norm.logpdf(design.y[g[0]], mu, np.sqrt(design.s[g[0]] ** 2 + sd**2))
-    k = int(np.flatnonzero(design.bound_idx == r)[0])
-    if np.isneginf(design.bound_lower[k]):
-        return stats.norm.logsf(design.b[k], mu, sd)
-    return stats.norm.logcdf(design.b[k], mu, sd)
+        return ll["y_obs"][..., g[0]]
+    return ll["bound_obs"][..., int(np.flatnonzero(design.bound_idx == r)[0])]
 
 
 def _row_refitter(design, priors, config, variant, row_ids, refits):
@@ -168,7 +162,9 @@ def _row_refitter(design, priors, config, variant, row_ids, refits):
             return fitted_model
 
         def log_likelihood__i(self, excluded_obs, idata__i):
-            ll = row_log_likelihood(design, idata__i["posterior"].ds, excluded_obs)
+            ll = row_log_likelihood(
+                design, idata__i["posterior"].ds, excluded_obs, variant, config.lab_effects
+            )
             refits[-1]["row"] = design.row_ids[excluded_obs]
             return xr.DataArray(ll, dims=("chain", "draw"))
 
@@ -299,13 +295,9 @@ class ComparisonResult:
         self, folder: str | Path, *, force: bool = False, command: list[str] | None = None
     ) -> Path:
         """Write compare.csv, pointwise.csv, compare.json and compare.md into a new folder (atomically)."""
-        import sys
-
         from rdshare.core import runs
-        from rdshare.inference.results import versions
 
-        folder = Path(folder)
-        with runs.staged_folder(folder, force=force) as tmp:
+        def write(tmp: Path) -> None:
             self.table.to_csv(
                 tmp / "compare.csv", index_label="variant", float_format="%.6g", lineterminator="\n"
             )
@@ -314,17 +306,16 @@ class ComparisonResult:
             )
             runs.write_json(tmp / "compare.json", self.to_dict())
             (tmp / "compare.md").write_text(self.to_markdown(), encoding="utf-8")
-            runs.write_manifest(
-                tmp,
-                {
-                    "kind": "compare",
-                    "command": command if command is not None else sys.argv,
-                    "versions": versions(),
-                    "seed": self.info.get("seed"),
-                },
-                hashed=("compare.csv", "pointwise.csv", "compare.json"),
-            )
-        return folder
+
+        return runs.write_folder(
+            folder,
+            write,
+            kind="compare",
+            force=force,
+            command=command,
+            seed=self.info.get("seed"),
+            hashed=("compare.csv", "pointwise.csv", "compare.json"),
+        )
 
 
 def compare_trees(
@@ -436,18 +427,12 @@ def run(
     from rdshare.core import dataset as ds_mod
     from rdshare.core import design as design_mod
     from rdshare.core import priors as priors_mod
-    from rdshare.core.dataset import Dataset
-    from rdshare.core.priors import PriorSet
     from rdshare.inference import fit as fit_mod
     from rdshare.inference.diagnostics import gate
 
     config = config or fit_mod.FitConfig()
-    if isinstance(data, Dataset):
-        dataset = data
-    else:
-        extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
-        dataset = ds_mod.load(extra)
-    prior_set = priors if isinstance(priors, PriorSet) else priors_mod.load(priors)
+    dataset = ds_mod.coerce(data)
+    prior_set = priors_mod.coerce(priors)
     fits = dict(fits or {})
     trees, converged = {}, {}
     for j, v in enumerate(variants):
@@ -466,7 +451,7 @@ def run(
         else:
             trees[v] = given
             names = [n for n in fit_mod.gate_variables(v) if n in given["posterior"].ds]
-            converged[v] = bool(gate(given, names).passed)
+            converged[v] = bool(gate(given, names, settings=vars(config)).passed)
     info = {
         "data_sha256": dataset.sha256,
         "priors_file": str(prior_set.path),

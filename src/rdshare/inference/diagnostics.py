@@ -13,6 +13,8 @@ import numpy as np
 import xarray as xr
 
 RHAT_MAX = 1.01
+#: The last piece of advice after a failed gate (left out where the run was kept anyway).
+KEEP_ADVICE = "to keep this run anyway, rerun with --allow-unconverged (it stays marked)"
 ESS_MIN = 400
 BFMI_MIN = 0.3
 
@@ -74,12 +76,15 @@ class Verdict:
             },
         }
 
-    def describe(self) -> str:
+    def describe(self, *, kept: bool = False) -> str:
+        """The verdict in words; ``kept`` (the run is kept with --allow-unconverged) drops the advice
+        to do that."""
         head = "converged: every check passed" if self.passed else "NOT CONVERGED"
         lines = [head, *("  " + c.describe() for c in self.checks)]
-        if self.advice:
+        advice = [a for a in self.advice if not (kept and a == KEEP_ADVICE)]
+        if advice:
             lines.append("What to try:")
-            lines += [f"  - {a}" for a in self.advice]
+            lines += [f"  - {a}" for a in advice]
         return "\n".join(lines)
 
 
@@ -105,8 +110,55 @@ def _extreme(ds: xr.Dataset, fn) -> tuple[float, str]:
     return (float("nan") if best_val is None else best_val), best_name
 
 
-def gate(tree, var_names: list[str]) -> Verdict:
-    """Run the convergence gate on ``var_names`` of the posterior of ``tree``."""
+def advice(failed: set[str], settings: dict | None = None) -> list[str]:
+    """What to try after the gate failed ``failed`` checks, naming settings the user does not have yet.
+
+    ``settings`` holds the sampler settings the fit ran with (``draws``, ``tune``, ``target_accept``,
+    ``seed``); each suggestion is a change from those values.
+    """
+    s = settings or {}
+    out = []
+    if failed & {"ess_bulk", "ess_tail", "r_hat"}:
+        draws = int(s.get("draws", 1000))
+        out.append(
+            f"draw more: --draws {2 * draws} (this fit had {draws}); ESS grows with the number of draws"
+        )
+    if "r_hat" in failed:
+        tune = int(s.get("tune", 1000))
+        out.append(
+            f"chains disagree: more tuning, --tune {2 * tune} (this fit had {tune}), and look at the "
+            "rank plots in the report"
+        )
+    if "divergences" in failed:
+        ta = float(s.get("target_accept", 0.8))
+        if ta < 0.999:
+            higher = round(1.0 - (1.0 - ta) / 2.0, 6)
+            step = f"raise --target-accept to {higher:g} (this fit had {ta:g})"
+        else:
+            step = f"--target-accept is already {ta:g}, so raising it further will not help"
+        seed = s.get("seed")
+        other = f" or another --seed (this fit had {seed})" if seed is not None else ""
+        out.append(
+            "divergences mean the sampler could not explore part of the posterior: "
+            f"{step}{other}; check the priors of the scale parameters (sigma_lab, sigma_meas_*) "
+            "for mass near zero"
+        )
+    if "e_bfmi" in failed:
+        tune = int(s.get("tune", 1000))
+        out.append(
+            "low E-BFMI: the scale parameters' priors may be too wide; longer tuning, "
+            f"--tune {2 * tune} (this fit had {tune})"
+        )
+    if failed:
+        out.append(KEEP_ADVICE)
+    return out
+
+
+def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
+    """Run the convergence gate on ``var_names`` of the posterior of ``tree``.
+
+    ``settings`` (the sampler settings of the fit) make the advice name changes from them.
+    """
     post = tree["posterior"].ds[var_names]
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     rhat = azs.rhat(post)
@@ -132,28 +184,11 @@ def gate(tree, var_names: list[str]) -> Verdict:
             f"lowest of {bfmi.size} chains",
         ),
     )
-    advice = []
     failed = {c.name for c in checks if not c.passed}
-    if failed & {"ess_bulk", "ess_tail", "r_hat"}:
-        advice.append(
-            "draw more: --draws 4000 (and --chains 4); ESS grows with the number of draws"
-        )
-    if "r_hat" in failed:
-        advice.append("chains disagree: more --tune, and look at the rank plots in the report")
-    if "divergences" in failed:
-        advice.append(
-            "divergences mean the sampler could not explore part of the posterior: raise "
-            "--target-accept (e.g. 0.995), and check the priors of the scale parameters "
-            "(sigma_lab, sigma_meas_*) for mass near zero"
-        )
-    if "e_bfmi" in failed:
-        advice.append("low E-BFMI: the scale parameters' priors may be too wide; longer --tune")
-    if failed:
-        advice.append("to keep this run anyway, rerun with --allow-unconverged (it stays marked)")
     return Verdict(
         passed=not failed,
         checks=checks,
-        advice=tuple(advice),
+        advice=tuple(advice(failed, settings)),
         n_draws=n_draws,
         n_chains=n_chains,
     )

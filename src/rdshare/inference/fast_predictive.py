@@ -19,6 +19,9 @@ Groups, names and dimensions are PyMC's, so every consumer (plots, report, LOO) 
 ``observed_data``         ``y_obs``, ``bound_obs``;
 ``constant_data``         the other ``pm.Data`` containers (integer arrays as int32, as ``pm.Data`` stores them).
 
+The model's arithmetic (linear predictor, observation draws, log-likelihood, prior draws) is
+:mod:`rdshare.core.generative`'s; this module turns it into DataTree groups.
+
 Correctness is tested against PyMC (tests/inference/test_fast_predictive.py): the log likelihood and log
 prior agree with ``pm.compute_log_likelihood`` / ``pm.stats.compute_log_prior`` to 1e-10, and the prior
 and predictive draws agree with PyMC's in distribution. Draws differ from PyMC's draw for draw (another
@@ -33,155 +36,62 @@ predictive draws are clipped to ``[lower, upper]`` as PyMC's censored draws are.
 from __future__ import annotations
 
 import datetime
-from importlib import metadata
 
 import numpy as np
 import xarray as xr
-from scipy.special import expit, log_ndtr
 
-from rdshare.core.dataset import PROVENANCES
+from rdshare.core import generative as gen
 from rdshare.core.design import Design
+from rdshare.core.kinds import PROVENANCES
 from rdshare.core.priors import PriorSet
-
-SIGMA_MEAS = tuple(f"sigma_meas_{p}" for p in PROVENANCES)
-_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+from rdshare.core.quantities import variant as get_variant
+from rdshare.core.runs import package_version
 
 
 def _attrs(sample_dims: list[str]) -> dict:
-    try:
-        version = metadata.version("rdshare")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
-        version = "unknown"
     return {
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
         "creation_library": "rdshare",
-        "creation_library_version": version,
+        "creation_library_version": package_version(),
         "creation_library_language": "Python",
         "inference_library": "rdshare.inference.fast_predictive",
         "sample_dims": sample_dims,
     }
 
 
-def parameters(variant: str) -> tuple[str, ...]:
-    """The top-level parameters a variant samples (as :data:`model.VARIANT_PARAMETERS`)."""
-    from rdshare.inference.model import VARIANT_PARAMETERS
-
-    return VARIANT_PARAMETERS[variant]
-
-
-# ---------------------------------------------------------------------------------------------------
-# The model's arithmetic, vectorised over draws (leading axes = sample dims)
-# ---------------------------------------------------------------------------------------------------
-
-
-def linear_predictor(design: Design, p: dict[str, np.ndarray], variant: str) -> np.ndarray:
-    """``eta`` per row, shape ``sample_shape + (rows,)``, exactly as :func:`model.build` writes it."""
-    f = np.asarray(p["f_frontier"])[..., None]
-    alpha = np.log(f) - np.log1p(-f)
-    if variant == "pooled":
-        return alpha + np.zeros(design.n_rows)
-    eta = (
-        alpha
-        + np.asarray(p["beta_pretraining"])[..., None] * design.pretraining
-        + np.asarray(p["beta_posttraining"])[..., None] * design.posttraining
-        + np.asarray(p["beta_era"])[..., None] * design.era
-        + np.asarray(p["u_lab"])[..., design.lab_idx]
-    )
-    if variant == "full":
-        eta = eta + np.log1p(-np.asarray(p["discount"]))[..., None] * design.follower
-    return eta
-
-
-def _row_scales(design: Design, p: dict[str, np.ndarray], variant: str):
-    """(mu per row, sigma_meas per row)."""
-    eta = linear_predictor(design, p, variant)
-    mu = eta + np.asarray(p["unit_offset"])[..., None] * design.offset_unit
-    sigma_meas = np.stack([np.asarray(p[k]) for k in SIGMA_MEAS], axis=-1)
-    return eta, mu, sigma_meas[..., design.prov_idx]
-
-
-def deterministics(design: Design, p: dict[str, np.ndarray], variant: str) -> dict[str, np.ndarray]:
-    """``sigma_meas``, ``f_follower`` (full model) and ``f_row`` from the parameters."""
-    out = {"sigma_meas": np.stack([np.asarray(p[k]) for k in SIGMA_MEAS], axis=-1)}
-    f = np.asarray(p["f_frontier"])
-    alpha = np.log(f) - np.log1p(-f)
-    if variant == "full":
-        out["f_follower"] = expit(alpha + np.log1p(-np.asarray(p["discount"])))
-    out["f_row"] = expit(linear_predictor(design, p, variant))
-    return out
-
-
-def draw_observations(
-    design: Design, p: dict[str, np.ndarray], variant: str, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """``y_obs`` and ``bound_obs`` drawn given parameters (censored draws clipped to their limits)."""
-    _, mu, sd = _row_scales(design, p, variant)
-    out = {}
-    g, b = design.gauss_idx, design.bound_idx
-    if g.size:
-        scale = np.sqrt(design.s**2 + sd[..., g] ** 2)
-        out["y_obs"] = mu[..., g] + scale * rng.standard_normal(mu[..., g].shape)
-    if b.size:
-        x = mu[..., b] + sd[..., b] * rng.standard_normal(mu[..., b].shape)
-        out["bound_obs"] = np.clip(x, design.bound_lower, design.bound_upper)
-    return out
-
-
-def _normal_logpdf(x, mu, sigma):
-    z = (x - mu) / sigma
-    return -0.5 * z**2 - np.log(sigma) - _LOG_SQRT_2PI
-
-
-def log_likelihood(design: Design, p: dict[str, np.ndarray], variant: str) -> dict[str, np.ndarray]:
-    """Pointwise log likelihood of the observed data: ``y_obs`` [obs] and ``bound_obs`` [bound]."""
-    _, mu, sd = _row_scales(design, p, variant)
-    out = {}
-    g, bi = design.gauss_idx, design.bound_idx
-    if g.size:
-        out["y_obs"] = _normal_logpdf(design.y, mu[..., g], np.sqrt(design.s**2 + sd[..., g] ** 2))
-    if bi.size:
-        m, s = mu[..., bi], sd[..., bi]
-        b, lower, upper = design.b, design.bound_lower, design.bound_upper
-        z = (b - m) / s
-        ll = np.where(
-            b == lower,
-            log_ndtr(z),  # log P(x <= b)
-            np.where(b == upper, log_ndtr(-z), _normal_logpdf(b, m, s)),  # log P(x >= b) or density
-        )
-        out["bound_obs"] = np.where((b < lower) | (b > upper), -np.inf, ll)
-    return out
+def parameters(variant_name: str) -> tuple[str, ...]:
+    """The top-level parameters a variant samples (:data:`rdshare.core.quantities.VARIANTS`)."""
+    return get_variant(variant_name).parameters
 
 
 def log_prior(
-    priors: PriorSet, p: dict[str, np.ndarray], variant: str, lab_effects: str
+    priors: PriorSet, p: dict[str, np.ndarray], variant_name: str, lab_effects: str
 ) -> dict[str, np.ndarray]:
     """Each free variable's log prior density at ``p`` (constrained space, no Jacobian)."""
-    out = {name: priors[name].scipy().logpdf(np.asarray(p[name])) for name in parameters(variant)}
-    if variant != "pooled":
+    v = get_variant(variant_name)
+    out = {name: priors[name].scipy().logpdf(np.asarray(p[name])) for name in v.parameters}
+    if v.lab_effects:
         if lab_effects == "centred":
             sigma = np.asarray(p["sigma_lab"])[..., None]
-            out["u_lab"] = _normal_logpdf(np.asarray(p["u_lab"]), 0.0, sigma)
+            out["u_lab"] = gen.log_density(np.asarray(p["u_lab"]), 0.0, sigma)
         else:
-            out["z_lab"] = _normal_logpdf(np.asarray(p["z_lab"]), 0.0, 1.0)
+            out["z_lab"] = gen.log_density(np.asarray(p["z_lab"]), 0.0, 1.0)
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
 def draw_prior(
     design: Design,
     priors: PriorSet,
-    variant: str,
+    variant_name: str,
     lab_effects: str,
     draws: int,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """``draws`` joint draws of every free variable and deterministic from the priors."""
-    p = {name: priors[name].sample(draws, rng) for name in parameters(variant)}
-    if variant != "pooled":
-        z = rng.standard_normal((draws, design.n_labs))
-        if lab_effects == "noncentred":
-            p["z_lab"] = z
-        p["u_lab"] = p["sigma_lab"][:, None] * z
-    p.update(deterministics(design, p, variant))
+    p = gen.draw_prior(
+        priors, variant_name, design.n_labs, draws, rng, noncentred=lab_effects == "noncentred"
+    )
+    p.update(gen.deterministics(design, p, variant_name))
     return p
 
 
@@ -231,7 +141,7 @@ def posterior_parameters(
 ) -> dict[str, np.ndarray]:
     """The free variables of the posterior as arrays (chain, draw, ...)."""
     names = list(parameters(variant))
-    if variant != "pooled":
+    if get_variant(variant).lab_effects:
         names.append("u_lab")
         if lab_effects == "noncentred":
             names.append("z_lab")
@@ -248,27 +158,9 @@ def observed_data(design: Design) -> xr.Dataset:
     return _dataset(values, design, ())
 
 
-_CONSTANT_DIMS = {
-    "lab_idx": "row",
-    "pretraining": "row",
-    "posttraining": "row",
-    "follower": "row",
-    "era": "row",
-    "offset_unit": "row",
-    "prov_idx": "row",
-    "gauss_idx": "obs",
-    "s": "obs",
-    "y": "obs",
-    "bound_idx": "bound",
-    "b": "bound",
-    "bound_lower": "bound",
-    "bound_upper": "bound",
-}
-
-
 def constant_data(design: Design) -> xr.Dataset:
     """The ``pm.Data`` containers that are not observations, with ``pm.Data``'s dtypes."""
-    from rdshare.inference.model import data_values
+    from rdshare.inference.model import data_dims, data_values
 
     coords = _coords(design)
     skip = set()
@@ -283,7 +175,7 @@ def constant_data(design: Design) -> xr.Dataset:
         arr = np.asarray(v)
         # pm.Data stores integer data as int32 (pymc.pytensorf.intX), floats as float64
         arr = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr.astype(np.float64)
-        dim = _CONSTANT_DIMS[name]
+        dim = data_dims()[name]
         data_vars[name] = ((dim,), arr)
         used[dim] = coords[dim]
     return xr.Dataset(data_vars, coords=used, attrs=_attrs([]))
@@ -300,7 +192,7 @@ def prior_groups(
     """``prior``, ``prior_predictive``, ``observed_data`` and ``constant_data``."""
     rng = np.random.default_rng(seed)
     p = draw_prior(design, priors, variant, lab_effects, draws, rng)
-    obs = draw_observations(design, p, variant, rng)
+    obs = gen.draw_observations(design, p, variant, rng)
     return {
         "prior": _dataset(p, design, (1, draws)),
         "prior_predictive": _dataset(obs, design, (1, draws)),
@@ -322,7 +214,9 @@ def posterior_groups(
     shape = np.shape(p["f_frontier"])
     rng = np.random.default_rng(seed)
     return {
-        "posterior_predictive": _dataset(draw_observations(design, p, variant, rng), design, shape),
-        "log_likelihood": _dataset(log_likelihood(design, p, variant), design, shape),
+        "posterior_predictive": _dataset(
+            gen.draw_observations(design, p, variant, rng), design, shape
+        ),
+        "log_likelihood": _dataset(gen.log_likelihood(design, p, variant), design, shape),
         "log_prior": _dataset(log_prior(priors, p, variant, lab_effects), design, shape),
     }

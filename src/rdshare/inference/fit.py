@@ -22,18 +22,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import nutpie  # does not import PyTensor, so the order with model_mod (which configures it) is free
-from scipy.special import expit
+import nutpie
 
 from rdshare.core import dataset as ds_mod
 from rdshare.core import design as design_mod
+from rdshare.core import generative as gen
 from rdshare.core import priors as priors_mod
 from rdshare.core.dataset import Dataset
 from rdshare.core.priors import PriorSet
+from rdshare.core.quantities import REPORTED, SIGMA_MEAS, VARIANTS
+from rdshare.core.runs import versions
 from rdshare.inference import model as model_mod
+from rdshare.inference.defaults import DEFAULTS
 from rdshare.inference.diagnostics import gate
-from rdshare.inference.results import FitResult, summarise, versions
-from rdshare.inference_defaults import DEFAULTS
+from rdshare.inference.results import FitResult, summarise
 
 PREDICTIVE_ENGINES = ("numpy", "pymc")
 
@@ -116,11 +118,11 @@ class FitConfig:
                     field="predictive_engine",
                 )
             )
-        if self.variant not in model_mod.VARIANTS:
+        if self.variant not in VARIANTS:
             problems.append(
                 Problem(
                     "<command line>",
-                    f"{self.variant!r} is not one of {', '.join(model_mod.VARIANTS)}",
+                    f"{self.variant!r} is not one of {', '.join(VARIANTS)}",
                     field="--variant",
                 )
             )
@@ -236,14 +238,19 @@ def sample_posterior(compiled, config: FitConfig, seed: int):
 def add_new_lab(group, seed: int) -> None:
     """Add ``f_new_lab``: f for a new, unseen frontier lab (full pipeline, 2025), lab spread included.
 
-    ``f_new_lab = logistic(logit(f_frontier) + sigma_lab * z)``, z ~ Normal(0, 1) drawn with ``seed``.
+    :func:`rdshare.core.generative.new_lab` with the frontier's covariates and one standard-normal ``z``
+    per draw, drawn with ``seed``.
     """
     ds = group.ds
     if "sigma_lab" not in ds:
         return
-    f = np.asarray(ds["f_frontier"].values)
-    z = np.random.default_rng(seed).standard_normal(f.shape)
-    new = expit(np.log(f) - np.log1p(-f) + np.asarray(ds["sigma_lab"].values) * z)
+    params = {
+        name: np.asarray(ds[name].values) for name in VARIANTS["full"].parameters if name in ds
+    }
+    shape = params["f_frontier"].shape
+    z = np.random.default_rng(seed).standard_normal(shape)
+    variant = "full" if "discount" in ds else "no_discount"
+    new = gen.new_lab(params, gen.frontier(), z, variant)
     group["f_new_lab"] = ds["f_frontier"].copy(data=new)
 
 
@@ -282,12 +289,8 @@ def fit(
     t = time.perf_counter()
     config = FitConfig(**{**asdict(config or FitConfig()), **settings})
     config.validate()
-    if isinstance(data, Dataset):
-        dataset = data
-    else:
-        extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
-        dataset = ds_mod.load(extra, replace=replace_data)
-    prior_set = priors if isinstance(priors, PriorSet) else priors_mod.load(priors)
+    dataset = ds_mod.coerce(data, replace=replace_data)
+    prior_set = priors_mod.coerce(priors)
     design = design_mod.build(dataset.fitted)
     timings["inputs"] = time.perf_counter() - t
 
@@ -308,7 +311,7 @@ def fit(
 
     t = time.perf_counter()
     gate_vars = [v for v in gate_variables(config.variant) if v in tree["posterior"].ds]
-    verdict = gate(tree, gate_vars)
+    verdict = gate(tree, gate_vars, settings=asdict(config))
     summary = summarise(tree["posterior"].ds, [*gate_vars, "f_new_lab"])
     timings["diagnostics"] = time.perf_counter() - t
 
@@ -381,11 +384,11 @@ def add_predictive(
 
 
 def gate_variables(variant: str) -> list[str]:
-    """Posterior variables the convergence gate checks for a variant."""
-    names = list(model_mod.VARIANT_PARAMETERS[variant])
-    names = [n for n in names if not n.startswith("sigma_meas_")] + ["sigma_meas"]
-    if variant != "pooled":
+    """Posterior variables the convergence gate checks for a variant: its parameters (the measurement
+    scales as one ``sigma_meas``), its lab effects and derived headline quantities, and ``f_row``."""
+    v = VARIANTS[variant]
+    names = [n for n in v.parameters if n not in SIGMA_MEAS] + ["sigma_meas"]
+    if v.lab_effects:
         names += ["u_lab"]
-    if variant == "full":
-        names += ["f_follower"]
+    names += [n for n in v.derived() if n in REPORTED and n != "f_new_lab"]
     return [*names, "f_row"]

@@ -1,78 +1,66 @@
 """The PyMC model of the R&D compute fraction and the knowledge-sharing discount.
 
-Structure (see ``docs/model.md`` for the reasoning)::
+This module translates the registries into PyMC: every parameter's prior comes from the
+:class:`~rdshare.core.priors.PriorSet` passed in, built with the PyMC class its family names
+(:mod:`rdshare.core.families`); the variants' parameters come from :mod:`rdshare.core.quantities`; and the
+linear predictor, the unit offset and the measurement scales are :mod:`rdshare.core.generative`'s
+functions, called with PyTensor's operations (:data:`PYTENSOR`). Nothing here chooses a prior or writes
+the model's arithmetic a second time. The structure (``docs/model.md``)::
 
     alpha   = logit(f_frontier)
     eta_i   = alpha + beta_pretraining * pretraining_i + beta_posttraining * posttraining_i
-              + beta_era * (year_i - 2025) + log(1 - discount) * follower_i + u_lab[lab_i]
-    u_lab   = sigma_lab * z_lab,  z_lab ~ Normal(0, 1)             (non-centred)
+              + beta_era * (year_i - 2025) + u_lab[lab_i] + log(1 - discount) * follower_i
+    u_lab   ~ Normal(0, sigma_lab)                                   (centred by default)
     mu_i    = eta_i + unit_offset * [unit_i in (dollars, energy)]
     y_i     ~ Normal(mu_i, sqrt(s_i^2 + sigma_meas[prov_i]^2))       Gaussian rows
     x_i     ~ Normal(mu_i, sigma_meas[prov_i]),  censored at logit(b_i)  bound rows
 
-Every prior comes from the :class:`~rdshare.core.priors.PriorSet` passed in; nothing here chooses one.
 All data enter through ``pm.Data`` so a compiled sampler can be reused for new data of the same shape.
+Variants (for model comparison): :data:`rdshare.core.quantities.VARIANTS`.
 
-Variants (for model comparison):
-
-``full``         the model above;
-``no_discount``  the same with ``discount`` fixed at 0 (followers and leaders share one intercept);
-``pooled``       one f for every row: no lab effect, no covariates, no discount.
+Importing this module changes no global setting; :func:`rdshare.inference.pytensor_flags.compile_flags`
+sets the flags rdshare needs only while it compiles.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
 
-from rdshare.core.dataset import PROVENANCES
+from rdshare.core import generative as gen
 from rdshare.core.design import Design
-from rdshare.core.priors import PARAMETERS, Prior, PriorSet
-from rdshare.inference._config import configure
+from rdshare.core.families import FAMILIES
+from rdshare.core.kinds import PROVENANCES
+from rdshare.core.priors import Prior, PriorSet
+from rdshare.core.quantities import HEADLINE, SIGMA_MEAS, VARIANTS, variant
 
-configure()
-
-import pymc as pm  # noqa: E402
-import pytensor.tensor as pt  # noqa: E402
-
-VARIANTS = ("full", "no_discount", "pooled")
+VARIANT_NAMES = tuple(VARIANTS)
 LAB_EFFECTS = ("centred", "noncentred")
 
-#: Parameters each variant samples (its priors must be present).
-VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {"full": tuple(PARAMETERS)}
-VARIANT_PARAMETERS["no_discount"] = tuple(p for p in VARIANT_PARAMETERS["full"] if p != "discount")
-VARIANT_PARAMETERS["pooled"] = (
-    "f_frontier",
-    "unit_offset",
-    "sigma_meas_lab",
-    "sigma_meas_third_party",
-    "sigma_meas_derived",
+#: Parameters each variant samples (its priors must be present): a view of the quantities registry.
+VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {n: v.parameters for n, v in VARIANTS.items()}
+
+#: PyTensor's operations for :mod:`rdshare.core.generative` (parameters are scalars: no sample axes).
+PYTENSOR = gen.Ops(
+    log=pt.log,
+    log1p=pt.log1p,
+    sqrt=pt.sqrt,
+    stack=pt.stack,
+    zeros=pt.zeros,
+    col=lambda v: v,
+    take=lambda u, idx: u[idx],
 )
 
-#: Headline quantities, by fixed name (every summary, export and plot uses these).
-HEADLINE = ("f_frontier", "f_follower", "discount", "sigma_lab")
+__all__ = ["HEADLINE", "LAB_EFFECTS", "PYTENSOR", "build", "coords", "data_values", "prior_rv"]
 
 
 def prior_rv(prior: Prior, **kwargs):
-    """A PyMC random variable for a validated prior (closed list; nothing evaluated)."""
-    p, name = prior.params, prior.name
-    match prior.dist:
-        case "normal":
-            return pm.Normal(name, mu=p["mu"], sigma=p["sigma"], **kwargs)
-        case "student_t":
-            return pm.StudentT(name, nu=p["nu"], mu=p["mu"], sigma=p["sigma"], **kwargs)
-        case "lognormal":
-            return pm.LogNormal(name, mu=p["mu"], sigma=p["sigma"], **kwargs)
-        case "halfnormal":
-            return pm.HalfNormal(name, sigma=p["sigma"], **kwargs)
-        case "exponential":
-            return pm.Exponential(name, lam=p["lam"], **kwargs)
-        case "gamma":
-            return pm.Gamma(name, alpha=p["alpha"], beta=p["beta"], **kwargs)
-        case "beta":
-            return pm.Beta(name, alpha=p["alpha"], beta=p["beta"], **kwargs)
-        case "uniform":
-            return pm.Uniform(name, lower=p["lower"], upper=p["upper"], **kwargs)
-    raise ValueError(f"unknown distribution {prior.dist!r}")  # unreachable: validated on load
+    """A PyMC random variable for a validated prior: the PyMC class its family names (closed list)."""
+    family = FAMILIES[prior.dist]
+    return getattr(pm, family.pymc)(prior.name, **family.pymc_kwargs(prior.params), **kwargs)
 
 
 def coords(design: Design) -> dict[str, tuple[str, ...]]:
@@ -87,7 +75,7 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
 
 
 def build(
-    design: Design, priors: PriorSet, variant: str = "full", lab_effects: str = "centred"
+    design: Design, priors: PriorSet, variant_name: str = "full", lab_effects: str = "centred"
 ) -> pm.Model:
     """Build the model for ``design`` with ``priors``.
 
@@ -97,78 +85,67 @@ def build(
         Arrays from :func:`rdshare.core.design.build`.
     priors : PriorSet
         A validated prior file.
-    variant : {"full", "no_discount", "pooled"}
-        Which model (see the module docstring).
+    variant_name : {"full", "no_discount", "pooled"}
+        Which model (:data:`rdshare.core.quantities.VARIANTS`).
     lab_effects : {"centred", "noncentred"}
         Parametrisation of the lab effects. Centred is the default: on the shipped data most labs'
         effects are pinned by precise rows, and the non-centred form put the sampler in a funnel
-        (divergences in 5 of 20 seeds at target_accept 0.99, against 0 of 20 centred with low-rank
-        mass-matrix adaptation; docs/model.md).
+        (docs/model.md).
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    v = variant(variant_name)
     if lab_effects not in LAB_EFFECTS:
         raise ValueError(f"lab_effects must be one of {LAB_EFFECTS}, not {lab_effects!r}")
     with pm.Model(coords=coords(design)) as model:
-        lab_idx = pm.Data("lab_idx", design.lab_idx, dims="row")
-        pre = pm.Data("pretraining", design.pretraining, dims="row")
-        post = pm.Data("posttraining", design.posttraining, dims="row")
-        follower = pm.Data("follower", design.follower, dims="row")
-        era = pm.Data("era", design.era, dims="row")
-        offset_unit = pm.Data("offset_unit", design.offset_unit, dims="row")
-        prov_idx = pm.Data("prov_idx", design.prov_idx, dims="row")
-        gauss_idx = pm.Data("gauss_idx", design.gauss_idx, dims="obs")
-        s = pm.Data("s", design.s, dims="obs")
-        bound_idx = pm.Data("bound_idx", design.bound_idx, dims="bound")
-        b = pm.Data("b", design.b, dims="bound")
-        b_lower = pm.Data("bound_lower", design.bound_lower, dims="bound")
-        b_upper = pm.Data("bound_upper", design.bound_upper, dims="bound")
-        y = pm.Data("y", design.y, dims="obs")
+        data = {
+            name: pm.Data(name, value, dims=_DIMS[name])
+            for name, value in data_values(design).items()
+        }
+        d = SimpleNamespace(**data)
 
-        f_frontier = prior_rv(priors["f_frontier"])
-        alpha = pt.log(f_frontier) - pt.log1p(-f_frontier)
-        unit_offset = prior_rv(priors["unit_offset"])
-        sigma_meas = pm.Deterministic(
-            "sigma_meas",
-            pt.stack([prior_rv(priors[f"sigma_meas_{p}"]) for p in PROVENANCES]),
-            dims="provenance",
-        )
-        if variant == "pooled":
-            eta = alpha + pt.zeros(design.n_rows)
-        else:
-            sigma_lab = prior_rv(priors["sigma_lab"])
-            beta_pre = prior_rv(priors["beta_pretraining"])
-            beta_post = prior_rv(priors["beta_posttraining"])
-            beta_era = prior_rv(priors["beta_era"])
+        # The order variables are created in fixes the sampler's parameter layout and the seeds of its
+        # initial points: changing it changes the draws for a given seed.
+        p = {"f_frontier": prior_rv(priors["f_frontier"])}
+        p["unit_offset"] = prior_rv(priors["unit_offset"])
+        for name in SIGMA_MEAS:
+            p[name] = prior_rv(priors[name])
+        sigma_meas = pm.Deterministic("sigma_meas", gen.sigma_meas(p, PYTENSOR), dims="provenance")
+        u = None
+        if v.lab_effects:
+            for name in v.parameters:
+                if name not in p and name != "discount":
+                    p[name] = prior_rv(priors[name])
             if lab_effects == "centred":
-                u_lab = pm.Normal("u_lab", 0.0, sigma_lab, dims="lab")
+                u_lab = pm.Normal("u_lab", 0.0, p["sigma_lab"], dims="lab")
             else:
                 z_lab = pm.Normal("z_lab", 0.0, 1.0, dims="lab")
-                u_lab = pm.Deterministic("u_lab", sigma_lab * z_lab, dims="lab")
-            eta = alpha + beta_pre * pre + beta_post * post + beta_era * era + u_lab[lab_idx]
-            if variant == "full":
-                discount = prior_rv(priors["discount"])
-                log_keep = pt.log1p(-discount)
-                eta = eta + log_keep * follower
-                pm.Deterministic("f_follower", pm.math.sigmoid(alpha + log_keep))
+                u_lab = pm.Deterministic("u_lab", p["sigma_lab"] * z_lab, dims="lab")
+            u = u_lab[d.lab_idx]
+        if v.discount:
+            p["discount"] = prior_rv(priors["discount"])
+        eta = gen.linear_predictor(d, p, v, u, PYTENSOR, n_rows=design.n_rows)
+        if v.discount:
+            alpha = gen.logit(p["f_frontier"], PYTENSOR)
+            pm.Deterministic(
+                "f_follower", pm.math.sigmoid(alpha + gen.log_keep(p["discount"], PYTENSOR))
+            )
         pm.Deterministic("f_row", pm.math.sigmoid(eta), dims="row")
-        mu = eta + unit_offset * offset_unit
-        sd_row = sigma_meas[prov_idx]
+        mu = eta + p["unit_offset"] * d.offset_unit
+        sd_row = sigma_meas[d.prov_idx]
         if design.gauss_idx.size:
             pm.Normal(
                 "y_obs",
-                mu=mu[gauss_idx],
-                sigma=pt.sqrt(s**2 + sd_row[gauss_idx] ** 2),
-                observed=y,
+                mu=mu[d.gauss_idx],
+                sigma=gen.gaussian_scale(d.s, sd_row[d.gauss_idx], PYTENSOR),
+                observed=d.y,
                 dims="obs",
             )
         if design.bound_idx.size:
             pm.Censored(
                 "bound_obs",
-                pm.Normal.dist(mu=mu[bound_idx], sigma=sd_row[bound_idx]),
-                lower=b_lower,
-                upper=b_upper,
-                observed=b,
+                pm.Normal.dist(mu=mu[d.bound_idx], sigma=sd_row[d.bound_idx]),
+                lower=d.bound_lower,
+                upper=d.bound_upper,
+                observed=d.b,
                 dims="bound",
             )
     return model
@@ -184,21 +161,30 @@ def observed_names(design: Design) -> list[str]:
     return out
 
 
+#: Each ``pm.Data`` container's dimension.
+_DIMS = {
+    "lab_idx": "row",
+    "pretraining": "row",
+    "posttraining": "row",
+    "follower": "row",
+    "era": "row",
+    "offset_unit": "row",
+    "prov_idx": "row",
+    "gauss_idx": "obs",
+    "s": "obs",
+    "bound_idx": "bound",
+    "b": "bound",
+    "bound_lower": "bound",
+    "bound_upper": "bound",
+    "y": "obs",
+}
+
+
 def data_values(design: Design) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` container for ``design`` (to swap data into a compiled model)."""
-    return {
-        "lab_idx": design.lab_idx,
-        "pretraining": design.pretraining,
-        "posttraining": design.posttraining,
-        "follower": design.follower,
-        "era": design.era,
-        "offset_unit": design.offset_unit,
-        "prov_idx": design.prov_idx,
-        "gauss_idx": design.gauss_idx,
-        "s": design.s,
-        "bound_idx": design.bound_idx,
-        "b": design.b,
-        "bound_lower": design.bound_lower,
-        "bound_upper": design.bound_upper,
-        "y": design.y,
-    }
+    return {name: getattr(design, name) for name in _DIMS}
+
+
+def data_dims() -> dict[str, str]:
+    """Each ``pm.Data`` container's dimension (``constant_data`` uses the same)."""
+    return dict(_DIMS)

@@ -13,10 +13,8 @@ A run folder holds:
 from __future__ import annotations
 
 import json
-import platform
-import sys
+import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -43,30 +41,6 @@ SUMMARY_COLUMNS = (
 )
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 RUN_FILES = ("posterior.nc", "summary.csv", "diagnostics.json", "data.csv", "priors.toml")
-_PACKAGES = (
-    "rdshare",
-    "pymc",
-    "pytensor",
-    "nutpie",
-    "arviz",
-    "arviz-base",
-    "arviz-stats",
-    "numpy",
-    "scipy",
-    "pandas",
-    "xarray",
-)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that can change results."""
-    out = {"python": platform.python_version()}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _flat_names(da: xr.DataArray) -> list[tuple[str, dict]]:
@@ -154,6 +128,7 @@ class FitResult:
 
 
 def headline(summary: pd.DataFrame, name: str = "f_frontier") -> dict[str, float]:
+    """Mean, median and 90% interval of one quantity of a summary table."""
     row = summary.loc[summary["name"] == name]
     if row.empty:
         raise KeyError(name)
@@ -175,10 +150,9 @@ def save_run(
     extra_writers=(),
 ) -> Path:
     """Write ``res`` into ``folder``; ``extra_writers`` are callables ``(tmp_folder, res)`` (e.g. the report)."""
-    import time
-
     t0 = time.perf_counter()
-    with runs.staged_folder(folder, force=force) as tmp:
+
+    def write(tmp: Path) -> dict:
         res.tree.to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
         write_summary(res.summary, tmp / "summary.csv")
         runs.write_json(tmp / "diagnostics.json", res.verdict.to_dict())
@@ -189,27 +163,28 @@ def save_run(
         (tmp / "priors.toml").write_bytes(Path(res.priors.path).read_bytes())
         for writer in extra_writers:
             writer(tmp, res)
-        timings = dict(res.timings)
-        timings["write"] = time.perf_counter() - t0
-        runs.write_manifest(
-            tmp,
-            {
-                "command": command if command is not None else sys.argv,
-                "versions": versions(),
-                "seed": res.config["seed"],
-                "config": res.config,
-                "converged": res.verdict.passed,
-                "inputs": {
-                    "data_files": [str(p) for p in res.dataset.files],
-                    "data_sha256": res.dataset.sha256,
-                    "priors_file": str(res.priors.path),
-                    "priors_sha256": res.priors.sha256,
-                },
-                "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        timings = {**res.timings, "write": time.perf_counter() - t0}
+        return {"timings_seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+    return runs.write_folder(
+        folder,
+        write,
+        kind="run",
+        force=force,
+        command=command,
+        seed=res.config["seed"],
+        info={
+            "config": res.config,
+            "converged": res.verdict.passed,
+            "inputs": {
+                "data_files": [str(p) for p in res.dataset.files],
+                "data_sha256": res.dataset.sha256,
+                "priors_file": str(res.priors.path),
+                "priors_sha256": res.priors.sha256,
             },
-            hashed=RUN_FILES,
-        )
-    return folder
+        },
+        hashed=RUN_FILES,
+    )
 
 
 @dataclass

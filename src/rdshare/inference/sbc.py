@@ -40,6 +40,8 @@ Fits that fail the convergence gate
     verdict restricted to the fits that passed the gate is reported alongside.
 
 This module is light to import (numpy, scipy, pandas); PyMC, nutpie and Dask are imported where used.
+The ECDF-difference plots are drawn by the report layer (:mod:`rdshare.report.sbc_plots`), which
+``rdshare sbc`` passes to :meth:`SBCResult.save`.
 """
 
 from __future__ import annotations
@@ -54,11 +56,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rdshare.core.simulate import TOP_LEVEL
-from rdshare.inference_defaults import DEFAULTS
+from rdshare.core.quantities import PARAMETERS, VARIANTS
+from rdshare.inference.defaults import DEFAULTS
 
-#: Quantities whose ranks are recorded and tested: every top-level parameter and the derived headline.
-QUANTITIES: tuple[str, ...] = (*TOP_LEVEL, "f_follower")
+#: Quantities whose ranks are recorded and tested: every parameter of the full model and the derived
+#: quantities that are functions of them (``f_new_lab`` adds a fresh lab effect, so it has no true value).
+QUANTITIES: tuple[str, ...] = (
+    *PARAMETERS,
+    *(q for q in VARIANTS["full"].derived() if q != "f_new_lab"),
+)
 #: Family-wise error rate of the whole SBC verdict.
 ALPHA = 0.05
 #: Bulk ESS the convergence gate asks for (kept in sync with rdshare.inference.diagnostics.ESS_MIN).
@@ -330,6 +336,8 @@ class SBCConfig:
     lab_effects: str = "centred"
     thin: int | None = None
     alpha: float = ALPHA
+    #: cores each fit's chains run on, in process (a Dask worker uses one)
+    cores: int = DEFAULTS["cores"]
 
     @property
     def thin_used(self) -> int:
@@ -346,7 +354,7 @@ class SBCConfig:
         from rdshare.errors import InputError, Problem
 
         problems = []
-        for name, lo in (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1)):
+        for name, lo in (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1), ("cores", 1)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 problems.append(
@@ -639,35 +647,38 @@ class SBCResult:
         return "\n".join(lines)
 
     def save(
-        self, folder: str | Path, *, force: bool = False, command: list[str] | None = None
+        self,
+        folder: str | Path,
+        *,
+        force: bool = False,
+        command: list[str] | None = None,
+        extra_writers=(),
     ) -> Path:
-        """Write sbc.csv, verdict.json, plots/ and manifest.json into a new folder (atomically)."""
-        import sys
+        """Write sbc.csv, verdict.json and manifest.json into a new folder (atomically).
 
+        ``extra_writers`` are callables ``writer(tmp_folder, result)`` that add derived files (``rdshare
+        sbc`` passes :func:`rdshare.report.sbc_plots.write_plots`).
+        """
         from rdshare.core import runs
-        from rdshare.inference.results import versions
 
-        folder = Path(folder)
-        with runs.staged_folder(folder, force=force) as tmp:
+        def write(tmp: Path) -> None:
             self.table.to_csv(
                 tmp / "sbc.csv", index=False, float_format="%.8g", lineterminator="\n"
             )
             runs.write_json(tmp / "verdict.json", self.to_dict())
-            (tmp / "plots").mkdir()
-            save_plots(self.verdicts, tmp / "plots")
-            runs.write_manifest(
-                tmp,
-                {
-                    "kind": "sbc",
-                    "command": command if command is not None else sys.argv,
-                    "versions": versions(),
-                    "seed": self.config.seed,
-                    "config": asdict(self.config),
-                    "passed": self.passed,
-                },
-                hashed=("sbc.csv", "verdict.json"),
-            )
-        return folder
+            for writer in extra_writers:
+                writer(tmp, self)
+
+        return runs.write_folder(
+            folder,
+            write,
+            kind="sbc",
+            force=force,
+            command=command,
+            seed=self.config.seed,
+            info={"config": asdict(self.config), "passed": self.passed},
+            hashed=("sbc.csv", "verdict.json"),
+        )
 
 
 def verdicts_from_table(table: pd.DataFrame, config: SBCConfig) -> dict[str, QuantityVerdict]:
@@ -722,17 +733,11 @@ def run(
     from rdshare.core import dataset as ds_mod
     from rdshare.core import design as design_mod
     from rdshare.core import priors as priors_mod
-    from rdshare.core.dataset import Dataset
-    from rdshare.core.priors import PriorSet
 
     config = config or SBCConfig()
     config.validate()
-    if isinstance(data, Dataset):
-        dataset = data
-    else:
-        extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
-        dataset = ds_mod.load(extra)
-    prior_set = priors if isinstance(priors, PriorSet) else priors_mod.load(priors)
+    dataset = ds_mod.coerce(data)
+    prior_set = priors_mod.coerce(priors)
     design = design_mod.build(dataset.fitted)
     seeds = sim_seeds(config.seed, config.sims)
     ids = list(range(config.sims)) if sim_ids is None else sorted(set(sim_ids))
@@ -740,7 +745,7 @@ def run(
         raise ValueError(f"sim_ids must lie in 0..{config.sims - 1}")
     items = [(i, seeds[i]) for i in ids]
     distributed = workers is not None or scheduler is not None or client is not None
-    cores = 1 if distributed else DEFAULTS["cores"]
+    cores = 1 if distributed else config.cores
     spec = _Spec(design, prior_set, config, cores, simulator)
 
     t0 = time.perf_counter()
@@ -779,59 +784,3 @@ def load(folder: str | Path) -> dict | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Plots
-# ---------------------------------------------------------------------------------------------------
-
-
-def plot_ecdf_diff(ax, v: QuantityVerdict) -> None:
-    """ECDF-difference plot of one quantity: ECDF(rank) - uniform CDF, with the simultaneous band."""
-    z = np.concatenate(([0.0], v.z, [1.0]))
-    d = np.concatenate(([0.0], v.ecdf - v.z, [0.0]))
-    lo = np.concatenate(([0.0], v.lower - v.z, [0.0]))
-    hi = np.concatenate(([0.0], v.upper - v.z, [0.0]))
-    ax.fill_between(
-        z, lo, hi, step="post", color="0.85", label=f"{v.band_prob:.2%} simultaneous band"
-    )
-    ax.step(
-        z, d, where="post", color="C0" if v.passed else "C3", lw=1.5, label="rank ECDF - uniform"
-    )
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    ax.set_xlim(0, 1)
-    ax.set_title(f"{v.name}: {'ok' if v.passed else 'FAIL'} (p={v.p_value:.2g})", fontsize=9)
-    ax.set_xlabel("fractional rank")
-    ax.set_ylabel("ECDF difference")
-
-
-def save_plots(verdicts: dict[str, QuantityVerdict], folder: Path) -> list[Path]:
-    """One PNG per quantity (``ecdf_diff_<name>.png``) and a grid of all (``ecdf_diff_all.png``)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    paths = []
-    for name, v in verdicts.items():
-        fig = Figure(figsize=(5, 3.5), layout="constrained")
-        ax = fig.subplots()
-        plot_ecdf_diff(ax, v)
-        ax.legend(fontsize=7, loc="upper right")
-        p = folder / f"ecdf_diff_{name}.png"
-        fig.savefig(p, dpi=110)
-        paths.append(p)
-    if verdicts:
-        n = len(verdicts)
-        cols = 4
-        rows = math.ceil(n / cols)
-        fig = Figure(figsize=(4 * cols, 3 * rows), layout="constrained")
-        axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-        for ax, v in zip(axes, verdicts.values(), strict=False):
-            plot_ecdf_diff(ax, v)
-        for ax in axes[n:]:
-            ax.set_visible(False)
-        p = folder / "ecdf_diff_all.png"
-        fig.savefig(p, dpi=90)
-        paths.append(p)
-    return paths

@@ -43,8 +43,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rdshare.core.quantities import REPORTED
+
 #: Quantities the sensitivity analysis reports (the run's headline quantities).
-QUANTITIES = ("f_frontier", "f_follower", "discount", "sigma_lab", "f_new_lab")
+QUANTITIES = REPORTED
 #: Sensitivity threshold of Kallioinen et al. (2024).
 THRESHOLD = 0.05
 #: log_prior terms that are model structure, not priors a user writes.
@@ -311,13 +313,9 @@ class SensitivityResult:
         self, run_dir: str | Path, *, force: bool = False, command: list[str] | None = None
     ) -> Path:
         """Write ``RUN_DIR/sensitivity/`` atomically (refuses an existing one unless ``force``)."""
-        import sys
-
         from rdshare.core import runs
-        from rdshare.inference.results import versions
 
-        folder = Path(run_dir) / FOLDER
-        with runs.staged_folder(folder, force=force) as tmp:
+        def write(tmp: Path) -> None:
             runs.write_json(tmp / "sensitivity.json", self.to_dict())
             self.psense.to_csv(
                 tmp / "sensitivity.csv", index=False, float_format="%.6g", lineterminator="\n"
@@ -326,17 +324,17 @@ class SensitivityResult:
                 tmp / "intervals.csv", index=False, float_format="%.6g", lineterminator="\n"
             )
             (tmp / "sensitivity.md").write_text(self.to_markdown(), encoding="utf-8")
-            runs.write_manifest(
-                tmp,
-                {
-                    "kind": "sensitivity",
-                    "command": command if command is not None else sys.argv,
-                    "versions": versions(),
-                    "run": self.info.get("run"),
-                },
-                hashed=("sensitivity.json", "sensitivity.csv", "intervals.csv"),
-            )
-        return folder
+
+        return runs.write_folder(
+            Path(run_dir) / FOLDER,
+            write,
+            kind="sensitivity",
+            force=force,
+            command=command,
+            seed=self.info.get("seed"),
+            info={"run": self.info.get("run")},
+            hashed=("sensitivity.json", "sensitivity.csv", "intervals.csv"),
+        )
 
 
 def analyse(

@@ -26,7 +26,9 @@ from matplotlib.patches import Patch
 from scipy.special import expit
 
 from rdshare.core import savings as sv
-from rdshare.core.dataset import OFFSET_UNITS, implied_share
+from rdshare.core.dataset import implied_share
+from rdshare.core.kinds import KINDS, OFFSET_UNITS
+from rdshare.core.quantities import HEADLINE, QUANTITIES
 
 FIGSIZE = (8.0, 5.0)
 DPI = 110
@@ -40,34 +42,6 @@ CLAIM = "#b2182b"
 #: The essay's claim the headline is set against ("about 80%" of development compute is R&D).
 ESSAY_CLAIM = 0.8
 
-#: Headline quantities in the order the report shows them.
-HEADLINE = ("f_frontier", "f_follower", "discount", "sigma_lab")
-
-#: name -> (title, axis label with unit)
-QUANTITIES: dict[str, tuple[str, str]] = {
-    "f_frontier": (
-        "R&D share, frontier lab (2025, full pipeline)",
-        "share of development compute that is R&D (0 to 1)",
-    ),
-    "f_follower": (
-        "R&D share, follower building on open work",
-        "share of development compute that is R&D (0 to 1)",
-    ),
-    "discount": (
-        "Knowledge-sharing discount d",
-        "share of R&D per unit of final run avoided (0 to 1)",
-    ),
-    "sigma_lab": (
-        "Between-lab spread σ_lab",
-        "sd of lab effects (log-odds of the R&D share)",
-    ),
-    "f_new_lab": (
-        "R&D share, a new unseen frontier lab",
-        "share of development compute that is R&D (0 to 1)",
-    ),
-}
-
-_SHARES = ("f_frontier", "f_follower", "discount", "f_new_lab")
 _UNIT_WORD = {"gpu_hours": "GPU-h", "flop": "FLOP", "energy": "energy", "dollars": "USD"}
 
 
@@ -171,7 +145,7 @@ def prior_posterior(tree: xr.DataTree, names: Sequence[str] = HEADLINE) -> Figur
             ax.axvline(ESSAY_CLAIM, color=CLAIM, ls="--", lw=1.3, label='essay: "about 80%"')
         ax.set_ylim(-(0.09 * (len(series) + 0.8)) * top, top * 1.45)
         ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=8)
-        if name in _SHARES:
+        if name in QUANTITIES and QUANTITIES[name].is_share:
             ax.set_xlim(0, 1)
         else:
             upper = np.quantile(np.concatenate([post, prior if prior is not None else post]), 0.99)
@@ -179,7 +153,8 @@ def prior_posterior(tree: xr.DataTree, names: Sequence[str] = HEADLINE) -> Figur
         ax.axhline(0, color="0.3", lw=0.6)
         ax.set_yticks([])
         ax.set_ylabel("density")
-        title, xlabel = QUANTITIES.get(name, (name, name))
+        q = QUANTITIES.get(name)
+        title, xlabel = (q.title, q.axis) if q is not None and q.title else (name, name)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=8.5)
         for side in ("top", "right"):
@@ -201,10 +176,10 @@ def prior_posterior(tree: xr.DataTree, names: Sequence[str] = HEADLINE) -> Figur
 
 
 def _draw_data(ax, y, r, imp, size=7):
-    """The row's own evidence: a point, an interval or a lower bound (arrow)."""
-    kind = r["kind"]
+    """The row's own evidence, drawn as its kind's glyph: a point, an interval or a lower bound (arrow)."""
+    glyph = KINDS[r["kind"]].glyph
     f, lo, hi = imp["implied_f"], imp["implied_low"], imp["implied_high"]
-    if kind == "lower_bound":
+    if glyph == "lower_bound":
         ax.plot([lo], [y], marker="|", ms=size + 3, mew=2, color=DATA)
         ax.annotate(
             "",
@@ -216,7 +191,7 @@ def _draw_data(ax, y, r, imp, size=7):
     if not np.isnan(lo) and not np.isnan(hi):
         ax.plot([lo, hi], [y, y], color=DATA, lw=1.4)
         ax.plot([lo, hi], [y, y], ls="", marker="|", ms=size, mew=1.4, color=DATA)
-    if kind != "interval":
+    if glyph != "interval":
         ax.plot([f], [y], ls="", marker="D", ms=size - 1.5, color=DATA, mfc="white", mew=1.4)
 
 
@@ -649,7 +624,8 @@ def rank(tree: xr.DataTree, names: Sequence[str] = HEADLINE) -> Figure:
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
     for ax in axes:
         title = ax.get_title()
-        ax.set_title(QUANTITIES.get(title, (title, ""))[0], fontsize=10)
+        q = QUANTITIES.get(title)
+        ax.set_title(q.title if q is not None and q.title else title, fontsize=10)
         ax.set_xlabel("fractional rank (0 to 1)", fontsize=8.5)
         ax.set_ylabel("ECDF − uniform", fontsize=8.5)
         ax.axhline(0, color="0.6", lw=0.6, ls=":")

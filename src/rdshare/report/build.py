@@ -1,0 +1,204 @@
+"""Build a run's report: draw the plots, assemble the sections, write report.html, report.md and plots/."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from rdshare.report.inputs import ReportInputs, collect
+from rdshare.report.render import Section, render_html, render_markdown
+from rdshare.report.sections import PlotSpec, _has_savings, build_sections
+
+REPORT_FILES = ("report.html", "report.md")
+PLOTS_DIR = "plots"
+
+
+def _png(fig) -> bytes:
+    from rdshare.report.plots import DPI
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
+    from rdshare.report import plots
+
+    t, table = inp.tree, inp.dataset.table
+    specs = [
+        PlotSpec(
+            "prior_posterior.png",
+            "Prior against posterior",
+            "Grey: what the priors alone say; blue: what the priors and the data say together. "
+            "Bars under each panel are the 90% intervals (white tick: median). Where blue sits on "
+            "grey with a similar width, the data taught little and the number is an assumption.",
+            lambda: plots.prior_posterior(t),
+        ),
+        PlotSpec(
+            "row_estimates.png",
+            "Per-row estimates against the data",
+            "One line per fitted evidence row. Blue: the model's estimate of that row's R&D share "
+            "(FLOP terms) with 50% and 90% intervals; black: what the row reports (diamond a share, "
+            "bracket an interval, arrow a lower bound). Rows marked † are dollar or energy shares: "
+            "the model compares them with its share shifted by the unit offset, so the black mark "
+            "may sit to the right of blue by design. Pooling pulls rows toward each other; a row far "
+            "from its black mark is one the rest of the evidence disagrees with.",
+            lambda: plots.row_estimates(t, table),
+        ),
+        PlotSpec(
+            "predictive_check.png",
+            "Posterior predictive check",
+            "For each observed row, the shares the fitted model would report (blue, 50% and 90%), "
+            "measurement error and unit offset included, against what was reported (diamond; red "
+            "when outside the 90% interval). With a well-fitting model about one row in ten falls "
+            "outside by chance. Lower-bound rows list how often simulated reports respect the bound.",
+            lambda: plots.predictive_check(t, table),
+        ),
+    ]
+    if "log_likelihood" in t.children and "y_obs" in t["log_likelihood"].ds:
+        specs.append(
+            PlotSpec(
+                "loo_pit.png",
+                "LOO-PIT calibration",
+                "Where each reported share falls in the model's leave-one-out prediction for it. "
+                "Calibrated predictions put these at uniform positions, so the line stays near 0 "
+                "and p is not small. With a dozen observations only gross miscalibration shows.",
+                lambda: plots.loo_pit(t),
+            )
+        )
+    if _has_savings(t):
+        specs.append(
+            PlotSpec(
+                "ecosystem_savings.png",
+                "Savings against ecosystem size",
+                "R&D avoided when N labs share openly instead of each working alone, from every "
+                "posterior draw of the frontier R&D share f and the discount d (line: median; bands: "
+                "50% and 90%). Left in units of one lab's development budget, (N − 1) f d; right as "
+                "a share of the group's R&D, d (N − 1) / N. No forking; see docs/scenarios.md.",
+                lambda: plots.ecosystem_savings(t),
+            )
+        )
+    if evaluated:
+        specs.append(
+            PlotSpec(
+                "scenario_savings.png",
+                "Savings in the example scenarios",
+                "The shipped example scenarios (src/rdshare/data/scenarios) evaluated on the "
+                "posterior draws, uncertain inputs sampled alongside (seeded by the run's seed). "
+                "Log scale, in each scenario's unit; grey is one lab's R&D for scale.",
+                lambda: plots.scenario_savings(evaluated),
+            )
+        )
+    specs.append(
+        PlotSpec(
+            "rank.png",
+            "Sampler diagnostics: rank plots",
+            "One line per chain: how that chain's draws rank among all chains' draws, as an ECDF "
+            "minus the uniform. Chains that explored the same distribution stay near zero; black "
+            "points mark where a chain leaves a 99% simultaneous band, and a small p says the chains "
+            "disagree (more tuning or draws needed).",
+            lambda: plots.rank(t),
+        )
+    )
+    return specs
+
+
+def _render_plots(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """PNG bytes per file; failures are recorded (the report says so) rather than raised.
+
+    A plotting bug must not lose a fit: :func:`write_report_into` runs inside ``save_run``.
+    """
+    pngs, errors = {}, {}
+    for spec in specs:
+        try:
+            pngs[spec.file] = _png(spec.make())
+        except Exception as exc:  # reported in the page, see the docstring
+            errors[spec.file] = f"{type(exc).__name__}: {exc}"
+    return pngs, errors
+
+
+def _evaluate_scenarios(inp: ReportInputs) -> dict | None:
+    if not _has_savings(inp.tree):
+        return None
+    from rdshare.core.scenario import load_scenario, shipped_scenarios
+    from rdshare.report.plots import scenario_outputs
+
+    scenarios = {name: load_scenario(path) for name, path in shipped_scenarios().items()}
+    return scenario_outputs(scenarios, inp.tree, inp.seed)
+
+
+def _publish(stage: Path, folder: Path) -> None:
+    """Move the staged report into ``folder``: plots first, report.html last, each by rename."""
+    plots_new, plots_old = stage / PLOTS_DIR, folder / PLOTS_DIR
+    if plots_old.exists():
+        trash = folder / f".plots-old-{os.getpid()}"
+        os.replace(plots_old, trash)
+        os.replace(plots_new, plots_old)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(plots_new, plots_old)
+    for name in ("report.md", "report.html"):
+        os.replace(stage / name, folder / name)
+
+
+def build_report(
+    run_or_result,
+    folder: str | Path,
+    *,
+    extra_sections: Sequence[Section] = (),
+) -> Path:
+    """Write ``report.html``, ``report.md`` and ``plots/*.png`` into ``folder``; returns report.html.
+
+    Parameters
+    ----------
+    run_or_result : FitResult or Run
+        A fresh fit (:func:`rdshare.fit`) or a saved run (:func:`rdshare.inference.results.load_run`).
+        Nothing is refitted; savings scenarios are evaluated on the posterior draws with the run's
+        seed, so rebuilding gives the same report.
+    folder : path
+        Created if missing. The report is built in a hidden staging folder inside it and moved into
+        place file by file, so an interrupted build leaves the previous report whole.
+    extra_sections : sequence of Section
+        Further sections (e.g. prior sensitivity, model comparison), placed after the example
+        scenarios and before the reference tables.
+
+    Returns
+    -------
+    Path
+        ``folder / "report.html"``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    inp = collect(run_or_result, folder)
+    evaluated = _evaluate_scenarios(inp)
+    specs = _plot_specs(inp, evaluated)
+    pngs, errors = _render_plots(specs)
+    sections = build_sections(inp, pngs, specs, errors, evaluated, extra_sections)
+    title = f"rdshare run report: {inp.name}"
+    subtitle = "R&D share of AI labs' development compute and the knowledge-sharing discount"
+    if not inp.converged:
+        subtitle += " (NOT CONVERGED)"
+
+    stage = folder / f".report-tmp-{os.getpid()}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / PLOTS_DIR).mkdir(parents=True)
+    try:
+        for file, png in pngs.items():
+            (stage / PLOTS_DIR / file).write_bytes(png)
+        (stage / "report.md").write_text(
+            render_markdown(title, sections, subtitle, plots_dir=PLOTS_DIR), encoding="utf-8"
+        )
+        (stage / "report.html").write_text(render_html(title, sections, subtitle), encoding="utf-8")
+        _publish(stage, folder)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return folder / "report.html"
+
+
+def write_report_into(folder: str | Path, res, *, extra_sections: Sequence[Section] = ()) -> Path:
+    """Extra writer for :func:`rdshare.inference.results.save_run`: ``writer(tmp_folder, res)``."""
+    return build_report(res, folder, extra_sections=extra_sections)

@@ -1,0 +1,414 @@
+"""The report's sections, as render-neutral blocks (:mod:`rdshare.report.render` writes them as HTML and
+Markdown): headline, convergence, what the data taught, scenarios, summary, dataset, priors, provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rdshare.core.kinds import KINDS
+from rdshare.core.quantities import QUANTITIES, REPORTED
+from rdshare.inference.results import SUMMARY_COLUMNS
+from rdshare.report.inputs import ReportInputs
+from rdshare.report.render import Banner, Block, Image, Items, Para, Section, Table
+from rdshare.report.taught import (
+    LEARNED_MAX,
+    MOSTLY_PRIOR_MIN,
+    SHIFT_NOTABLE,
+    Learning,
+    data_taught,
+    summary_row,
+)
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """One plot of the report."""
+
+    file: str
+    title: str
+    caption: str
+    make: Callable[[], object]
+
+
+def _has_savings(tree) -> bool:
+    post = tree["posterior"].ds
+    return all(k in post for k in ("f_frontier", "f_follower", "discount"))
+
+
+def fmt2(x: float) -> str:
+    """Shares and headline numbers: two decimals."""
+    return f"{x:.2f}"
+
+
+def fmt3(x: float) -> str:
+    """Summary-table numbers: three decimals."""
+    return "nan" if pd.isna(x) else f"{x:.3f}"
+
+
+def headline_sentence(summary: pd.DataFrame, name: str = "f_frontier") -> str:
+    """``"<label>: 0.xx, 90% interval 0.xx to 0.xx"`` from the summary's q50, q05 and q95."""
+    r = summary_row(summary, name)
+    if r is None:
+        raise KeyError(name)
+    q = QUANTITIES.get(name)
+    label = (q.label[:1].upper() + q.label[1:]) if q is not None and q.label else name
+    return f"{label}: {fmt2(r['q50'])}, 90% interval {fmt2(r['q05'])} to {fmt2(r['q95'])}"
+
+
+def essay_sentence(summary: pd.DataFrame, tree, claim: float = 0.8) -> str:
+    """One sentence setting the headline against the essay's "about 80%"."""
+    r = summary_row(summary, "f_frontier")
+    if r is None:
+        return ""
+    lo, hi = float(r["q05"]), float(r["q95"])
+    if lo <= claim <= hi:
+        where = "lies inside"
+    elif claim < lo:
+        where = "lies below"
+    else:
+        where = "lies above"
+    text = (
+        f'The essay\'s claim that "about 80%" of development compute is R&D ({fmt2(claim)}) '
+        f"{where} this 90% interval ({fmt2(lo)} to {fmt2(hi)})"
+    )
+    post = tree["posterior"].ds
+    if "f_frontier" in post:
+        p = float((np.asarray(post["f_frontier"].values) > claim).mean())
+        text += f"; the posterior probability that the share exceeds {fmt2(claim)} is {p:.0%}"
+    return text + "."
+
+
+def _convergence_blocks(diag: dict) -> list[Block]:
+    checks = diag.get("checks", [])
+    failed = [c["name"] for c in checks if not c.get("passed")]
+    if diag.get("converged"):
+        banner = Banner(
+            "Converged: every check of the convergence gate passed (r_hat ≤ 1.01, bulk and tail "
+            "ESS ≥ 400, no divergent transitions, E-BFMI ≥ 0.3).",
+            "ok",
+        )
+    else:
+        banner = Banner(
+            f"NOT CONVERGED: the sampler failed {len(failed)} of {len(checks)} checks "
+            f"({', '.join(failed)}). Treat every number in this report as unreliable until a "
+            "rerun passes the gate.",
+            "danger",
+        )
+    ops = {"r_hat": "≤", "divergences": "≤"}
+    rows = []
+    for c in checks:
+        val = c["value"]
+        shown = f"{val:.3f}" if c["name"] in ("r_hat", "e_bfmi") else f"{val:.0f}"
+        rows.append(
+            (
+                c["name"],
+                shown,
+                f"{ops.get(c['name'], '≥')} {c['threshold']:g}",
+                c.get("worst", ""),
+                "ok" if c.get("passed") else "FAILED",
+            )
+        )
+    blocks: list[Block] = [
+        banner,
+        Para(f"{diag.get('chains', '?')} chains × {diag.get('draws', '?')} draws after tuning."),
+        Table(("check", "value", "needs", "where", "result"), tuple(rows), numeric=("value",)),
+    ]
+    if diag.get("advice"):
+        blocks += [Para("What to try:"), Items(tuple(diag["advice"]))]
+    return blocks
+
+
+def _headline_blocks(inp: ReportInputs) -> list[Block]:
+    s = inp.summary
+    fitted = inp.dataset.fitted
+    blocks: list[Block] = []
+    if summary_row(s, "f_frontier") is not None:
+        blocks.append(Para(headline_sentence(s) + ".", strong=True))
+        blocks.append(
+            Para(
+                "The number is the posterior median for a frontier lab's full pipeline "
+                "(pretraining and post-training) in 2025, with an equal-tailed 90% interval, from "
+                f"{len(fitted)} evidence rows on {fitted['lab'].nunique()} labs and the priors in "
+                f"'{inp.priors.meta.get('name', Path(str(inp.priors.path)).stem)}'."
+            )
+        )
+        blocks.append(Para(essay_sentence(s, inp.tree)))
+    others = [headline_sentence(s, n) for n in REPORTED[1:] if summary_row(s, n) is not None]
+    if others:
+        blocks.append(Items(tuple(others)))
+    return blocks
+
+
+def _taught_blocks(learned: list[Learning]) -> list[Block]:
+    rows = tuple(
+        (
+            lr.name,
+            f"{fmt2(lr.prior_q05)} to {fmt2(lr.prior_q95)}",
+            f"{fmt2(lr.post_q05)} to {fmt2(lr.post_q95)}",
+            fmt2(lr.width_ratio),
+            f"{lr.shift:+.2f}",
+            lr.reading,
+        )
+        for lr in learned
+    )
+    return [
+        Para(
+            "For each headline quantity: its 90% interval under the priors alone (from draws of "
+            "the prior) and after the data, the ratio of the two widths, and how far the median "
+            "moved in prior standard deviations. "
+            f"Width ratio {MOSTLY_PRIOR_MIN:g} or more: mostly prior (or, if the median moved by "
+            f"{SHIFT_NOTABLE:g} prior sd or more, shifted but not narrowed); "
+            f"between {LEARNED_MAX:g} and {MOSTLY_PRIOR_MIN:g}: partly learned; {LEARNED_MAX:g} or "
+            "below: "
+            "learned from the data. A 'mostly prior' number restates an assumption: change the "
+            "prior file and it changes."
+        ),
+        Table(
+            (
+                "quantity",
+                "prior 90%",
+                "posterior 90%",
+                "width ratio",
+                "median shift (prior sd)",
+                "reading",
+            ),
+            rows,
+            numeric=("width ratio", "median shift (prior sd)"),
+        ),
+    ]
+
+
+def _scenario_blocks(evaluated: dict) -> list[Block]:
+    from rdshare.core.savings import SHARE
+    from rdshare.report.plots import human_amount
+
+    blocks: list[Block] = []
+    for name, item in evaluated.items():
+        sc, outs = item["scenario"], item["outputs"]
+        blocks.append(Para(f"{name}: {sc.description}", strong=False))
+        blocks.append(
+            Items((*(f"{k} = {v}" for k, v in sc.describe().items()), f"unit: {sc.unit.label}"))
+        )
+        rows = []
+        for key, out in outs.items():
+            q05, q50, q95 = np.quantile(out.values, [0.05, 0.5, 0.95])
+            if out.unit == SHARE:
+                cells = (fmt2(q50), f"{fmt2(q05)} to {fmt2(q95)}")
+            else:
+                cells = (
+                    human_amount(q50, out.unit),
+                    f"{human_amount(q05, out.unit)} to {human_amount(q95, out.unit)}",
+                )
+            rows.append((key, out.description, *cells))
+        blocks.append(
+            Table(
+                ("output", "what it is", "median", "90% interval"), tuple(rows), numeric=("median",)
+            )
+        )
+    return blocks
+
+
+def summary_cells(summary: pd.DataFrame) -> tuple[tuple[str, ...], ...]:
+    """The summary table as shown: 3 decimals for values and r_hat, whole numbers for ESS."""
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append(
+            (
+                str(r["name"]),
+                *(fmt3(r[c]) for c in ("mean", "sd", "q05", "q25", "q50", "q75", "q95", "r_hat")),
+                *("nan" if pd.isna(r[c]) else f"{r[c]:.0f}" for c in ("ess_bulk", "ess_tail")),
+            )
+        )
+    return tuple(rows)
+
+
+def _evidence_text(r: pd.Series) -> str:
+    kind = KINDS.get(r["kind"])
+    return kind.text(r) if kind is not None else ""
+
+
+def _dataset_blocks(dataset) -> list[Block]:
+    t = dataset.table
+    rows = tuple(
+        (
+            str(r["id"]),
+            str(r["lab"]),
+            str(r["model"]),
+            str(int(r["year"])),
+            str(r["position"]),
+            str(r["scope"]),
+            str(r["unit"]),
+            f"{r['kind']}: {_evidence_text(r)}",
+            str(r["provenance"]),
+            "yes" if r["exclude"] == "" else f"no: {r['exclude']}",
+            str(r["source"]),
+            str(r["note"]),
+        )
+        for _, r in t.iterrows()
+    )
+    n_fit = int((t["exclude"] == "").sum())
+    return [
+        Para(
+            f"{len(t)} rows, {n_fit} fitted. Shares are f = 1 − final run / total development "
+            "compute. Files: " + ", ".join(str(f) for f in dataset.files) + "."
+        ),
+        Table(
+            (
+                "id",
+                "lab",
+                "model",
+                "year",
+                "position",
+                "scope",
+                "unit",
+                "evidence",
+                "provenance",
+                "fitted",
+                "source",
+                "note",
+            ),
+            rows,
+            css_class="long-text",
+        ),
+    ]
+
+
+def _priors_blocks(priors) -> list[Block]:
+    rows = []
+    for p in priors:
+        lo, hi = p.quantiles((0.05, 0.95))
+        rows.append(
+            (
+                p.name,
+                QUANTITIES[p.name].meaning if p.name in QUANTITIES else "",
+                p.describe(),
+                f"{lo:.3g} to {hi:.3g}",
+                p.rationale,
+                p.source,
+            )
+        )
+    meta = priors.meta
+    intro = f"Prior file: {priors.path}"
+    if meta.get("name"):
+        intro += f" ('{meta['name']}'"
+        intro += f": {meta['description']})" if meta.get("description") else ")"
+    return [
+        Para(intro + "."),
+        Table(
+            ("parameter", "meaning", "distribution", "90% interval", "rationale", "source"),
+            tuple(rows),
+            css_class="long-text",
+        ),
+    ]
+
+
+def _provenance_blocks(inp: ReportInputs) -> list[Block]:
+    p = inp.provenance
+    cfg = inp.config
+    created = (
+        str(inp.tree["posterior"].attrs.get("created_at", ""))
+        if "posterior" in inp.tree.children
+        else ""
+    )
+    rows = [
+        ("run", inp.name),
+        ("sampled at", created),
+        ("command", p.get("command", "") or "(recorded in manifest.json)"),
+        ("seed", str(p.get("seed", cfg.get("seed", "")))),
+        ("converged", "yes" if inp.converged else "NO"),
+        (
+            "sampler",
+            ", ".join(f"{k}={cfg[k]}" for k in sorted(cfg) if k != "seed"),
+        ),
+        ("data files", ", ".join(map(str, p.get("data_files", [])))),
+        ("data sha256", str(p.get("data_sha256", ""))),
+        ("priors file", str(p.get("priors_file", ""))),
+        ("priors sha256", str(p.get("priors_sha256", ""))),
+    ]
+    rows += [(f"version: {k}", str(v)) for k, v in sorted(p.get("versions", {}).items())]
+    rows += [(f"sha256: {k}", str(v)) for k, v in sorted(p.get("file_sha256", {}).items())]
+    timings = p.get("timings_seconds", {})
+    if timings:
+        rows.append(("timings (s)", ", ".join(f"{k} {v:g}" for k, v in timings.items())))
+    note = (
+        "File hashes are in manifest.json; the report and plots are derived views, not hashed, "
+        "and 'rdshare report RUN_DIR' rebuilds them."
+    )
+    return [Para(note), Table(("item", "value"), tuple(rows))]
+
+
+def build_sections(
+    inp: ReportInputs,
+    pngs: dict[str, bytes],
+    specs: list[PlotSpec],
+    errors: dict[str, str],
+    evaluated: dict | None,
+    extra_sections: Sequence[Section] = (),
+) -> list[Section]:
+    """Every section of the report, in order."""
+    sections: list[Section] = []
+    top: list[Block] = []
+    if not inp.converged:
+        top.append(
+            Banner(
+                "NOT CONVERGED: this run failed the convergence gate; the numbers below may be "
+                "wrong. See 'Convergence'.",
+                "danger",
+            )
+        )
+    sections.append(Section("Headline", tuple(top + _headline_blocks(inp))))
+    sections.append(Section("Convergence", tuple(_convergence_blocks(inp.diagnostics))))
+    learned = data_taught(inp.tree, inp.summary, inp.priors)
+    sections.append(Section("What the data taught", tuple(_taught_blocks(learned))))
+    sections.append(
+        Section(
+            "Plots",
+            (Para("Each plot is also saved as a PNG in plots/ next to this report."),),
+        )
+    )
+    for spec in specs:
+        if spec.file in pngs:
+            blocks: tuple[Block, ...] = (
+                Image(spec.file, pngs[spec.file], spec.title, spec.caption),
+            )
+        else:
+            blocks = (
+                Banner(f"This plot could not be drawn: {errors.get(spec.file, '')}", "danger"),
+            )
+        sections.append(Section(spec.title, blocks, level=3, anchor="plot-" + spec.file[:-4]))
+    if evaluated:
+        sections.append(Section("Example scenarios", tuple(_scenario_blocks(evaluated))))
+    elif not _has_savings(inp.tree):
+        sections.append(
+            Section(
+                "Example scenarios",
+                (Para("This model variant has no discount d, so savings are not computed."),),
+            )
+        )
+    sections.extend(extra_sections)
+    sections.append(
+        Section(
+            "Summary table",
+            (
+                Para(
+                    "Posterior mean, sd, equal-tailed quantiles, r_hat and effective sample sizes "
+                    "of every summarised quantity (the same numbers as summary.csv, rounded)."
+                ),
+                Table(
+                    SUMMARY_COLUMNS,
+                    summary_cells(inp.summary),
+                    numeric=SUMMARY_COLUMNS[1:],
+                    css_class="summary",
+                ),
+            ),
+        )
+    )
+    sections.append(Section("Dataset", tuple(_dataset_blocks(inp.dataset))))
+    sections.append(Section("Priors", tuple(_priors_blocks(inp.priors))))
+    sections.append(Section("Provenance", tuple(_provenance_blocks(inp))))
+    return sections
