@@ -51,15 +51,19 @@ PARAMS = {
     "f_frontier": 0.8,
     "discount": 0.3,
     "sigma_lab": 0.5,
+    "sigma_programme": 0.3,
+    "sigma_estimator": 0.2,
     "beta_pretraining": -0.6,
     "beta_posttraining": 0.4,
     "beta_era": 0.1,
-    "unit_offset": 0.2,
+    "offset_gpu_hours": 0.2,
+    "offset_dollars": 0.3,
+    "offset_energy": 0.1,
     "sigma_meas_lab": 0.3,
     "sigma_meas_third_party": 0.6,
     "sigma_meas_derived": 0.7,
 }
-U_LAB = np.array([-0.4, 0.1, 0.35])
+OFFSET = {"flop": 0.0, "gpu_hours": 0.2, "dollars": 0.3, "energy": 0.1}
 
 
 def _row(**kw):
@@ -71,12 +75,17 @@ def _row(**kw):
         "final_amount": np.nan,
         "total_amount": np.nan,
         "amount_sd": np.nan,
+        "programme": "",
+        "estimator": "",
+        "versus": "",
+        "component": "",
         "exclude": "",
     }
     return {**base, **kw}
 
 
 def one_of_each_kind() -> pd.DataFrame:
+    """One row of each kind: labs A, B, C; pt and pair share programme "a1" and estimator "e1"."""
     rows = [
         _row(
             id="pt",
@@ -88,6 +97,8 @@ def one_of_each_kind() -> pd.DataFrame:
             kind="point",
             value=0.85,
             provenance="lab",
+            programme="a1",
+            estimator="e1",
         ),
         _row(
             id="pti",
@@ -102,6 +113,7 @@ def one_of_each_kind() -> pd.DataFrame:
             high=0.75,
             interval_prob=0.9,
             provenance="third_party",
+            estimator="e1",
         ),
         _row(
             id="iv",
@@ -128,6 +140,8 @@ def one_of_each_kind() -> pd.DataFrame:
             total_amount=100.0,
             amount_sd=0.2,
             provenance="lab",
+            programme="a1",
+            estimator="e1",
         ),
         _row(
             id="lb",
@@ -140,22 +154,71 @@ def one_of_each_kind() -> pd.DataFrame:
             low=0.3,
             provenance="derived",
         ),
+        _row(
+            id="ct",
+            lab="C",
+            year=2024,
+            position="follower",
+            scope="full",
+            unit="dollars",
+            kind="contrast",
+            value=0.5,
+            provenance="third_party",
+            estimator="e2",
+            versus="pti",
+        ),
+        _row(
+            id="di",
+            lab="D",
+            year=2022,
+            position="follower",
+            scope="pretraining",
+            unit="flop",
+            kind="discount_interval",
+            low=0.1,
+            high=0.5,
+            interval_prob=0.8,
+            provenance="third_party",
+        ),
+        _row(
+            id="db",
+            lab="D",
+            year=2022,
+            position="follower",
+            scope="pretraining",
+            unit="flop",
+            kind="discount_lower_bound",
+            low=0.02,
+            high=0.2,
+            interval_prob=0.9,
+            provenance="derived",
+            component="hyperparameters",
+        ),
     ]
     return pd.DataFrame(rows)
 
 
-def expected_mu(table: pd.DataFrame) -> np.ndarray:
-    """Log-odds mean of each row's observation, written out by hand."""
-    lab = {"A": 0, "B": 1, "C": 2}
+def share_mean(r) -> float:
+    """Latent mean of a share row, written out by hand: fixed effects and the unit's offset."""
+    return (
+        logit(PARAMS["f_frontier"])
+        + PARAMS["beta_pretraining"] * (r["scope"] == "pretraining")
+        + PARAMS["beta_posttraining"] * (r["scope"] == "posttraining")
+        + PARAMS["beta_era"] * (r["year"] - 2025)
+        + np.log(1 - PARAMS["discount"]) * (r["position"] == "follower")
+        + OFFSET[r["unit"]]
+    )
+
+
+def expected_mean(table: pd.DataFrame) -> np.ndarray:
+    """Each row's latent mean by hand: a share row's, a contrast's difference, a discount's log(1 - d)."""
+    by_id = table.set_index("id", drop=False)
     out = []
     for _, r in table.iterrows():
-        eta = (
-            logit(PARAMS["f_frontier"])
-            + PARAMS["beta_pretraining"] * (r["scope"] == "pretraining")
-            + PARAMS["beta_posttraining"] * (r["scope"] == "posttraining")
-            + PARAMS["beta_era"] * (r["year"] - 2025)
-            + np.log(1 - PARAMS["discount"]) * (r["position"] == "follower")
-            + U_LAB[lab[r["lab"]]]
-        )
-        out.append(eta + PARAMS["unit_offset"] * (r["unit"] in ("dollars", "energy")))
+        if r["kind"].startswith("discount"):
+            out.append(np.log(1 - PARAMS["discount"]))
+        elif r["kind"] == "contrast":
+            out.append(share_mean(r) - share_mean(by_id.loc[r["versus"]]))
+        else:
+            out.append(share_mean(r))
     return np.array(out)

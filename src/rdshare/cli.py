@@ -38,6 +38,7 @@ COMMANDS = (
     "sbc",
     "sensitivity",
     "compare",
+    "holdout",
 )
 
 

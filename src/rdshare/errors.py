@@ -83,12 +83,18 @@ class InputError(RdshareError):
         self.problems: list[Problem] = list(problems)
         super().__init__(self.render())
 
+    #: At most this many problems are listed; the rest are counted (the full list stays in ``problems``).
+    SHOWN = 50
+
     def render(self) -> str:
-        """All problems, one per line, with a count when there are several."""
+        """The problems, one per line, with a count when there are several (at most :attr:`SHOWN`)."""
         if len(self.problems) == 1:
             return str(self.problems[0])
         lines = [f"{len(self.problems)} problems:"]
-        lines += [f"  - {p}" for p in self.problems]
+        lines += [f"  - {p}" for p in self.problems[: self.SHOWN]]
+        rest = len(self.problems) - self.SHOWN
+        if rest > 0:
+            lines.append(f"  ... and {rest} more (fix these first; the rest may be alike)")
         return "\n".join(lines)
 
 

@@ -20,12 +20,15 @@ from hypothesis import strategies as st
 
 from rdshare.core import dataset
 from rdshare.core.dataset import COLUMNS, KIND_FIELDS, NUMERIC
+from rdshare.core.kinds import KINDS, TARGETS
 from rdshare.errors import InputError, Problem
 
 from ..helpers import examples
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HEADER = ",".join(COLUMNS)
+#: The first version's header: the optional programme, estimator, versus and component columns left out.
+HEADER_V1 = (FIXTURES / "wrong_kind_fields.csv").read_text().splitlines()[0]
 ALL = ", ".join(COLUMNS)
 
 
@@ -53,8 +56,8 @@ BROKEN: dict[str, list[tuple[int | None, str | None, str]]] = {
     "wrong_categories.csv": [
         (3, "position", "'Leader' is not one of: leader, follower"),
         (3, "scope", "'whole' is not one of: full, pretraining, posttraining"),
-        (3, "unit", "'tokens' is not one of: gpu_hours, flop, energy, dollars"),
-        (3, "kind", "'estimate' is not one of: point, point_interval, interval, pair, lower_bound"),
+        (3, "unit", "'tokens' is not one of: flop, gpu_hours, dollars, energy"),
+        (3, "kind", "'estimate' is not one of: " + ", ".join(KIND_FIELDS)),
         (3, "provenance", "'press' is not one of: lab, third_party, derived"),
     ],
     "wrong_numbers.csv": [
@@ -133,7 +136,7 @@ BROKEN: dict[str, list[tuple[int | None, str | None, str]]] = {
     ],
     "wrong_kind_fields.csv": [
         (3, "low", "must be empty for kind 'point' (it uses: value)"),
-        (4, "high", "must be empty for kind 'lower_bound' (it uses: low)"),
+        (4, "value", "must be empty for kind 'lower_bound' (it uses: low, high, interval_prob)"),
         (5, "total_amount", "is required for kind 'pair'"),
         (6, "value", "is required for kind 'point'"),
         (6, "interval_prob", "must be empty for kind 'point' (it uses: value)"),
@@ -172,7 +175,7 @@ BROKEN: dict[str, list[tuple[int | None, str | None, str]]] = {
     "wrong_many_problems.csv": [
         (2, "value", "1.4 is not a share in (0, 1)"),
         (4, "source", "is empty: every row needs the locator of where its figure was published"),
-        (4, "unit", "'tokens' is not one of: gpu_hours, flop, energy, dollars"),
+        (4, "unit", "'tokens' is not one of: flop, gpu_hours, dollars, energy"),
         (5, "id", f"duplicate id 'p1' (first at {fx('wrong_many_problems.csv')}, line 3)"),
     ],
 }
@@ -283,7 +286,7 @@ def test_too_many_rows(tmp_path, monkeypatch):
     text = fx("good.csv").read_text()
     p = tmp_path / "rows.csv"
     p.write_text(text)
-    assert problems([p]) == [(str(p), None, None, "has 6 rows; the limit is 3")]
+    assert problems([p]) == [(str(p), None, None, "has 10 rows; the limit is 3")]
 
 
 # --- what is accepted -----------------------------------------------------------------------------
@@ -292,10 +295,14 @@ def test_too_many_rows(tmp_path, monkeypatch):
 def test_good_fixture_reads_every_kind():
     ds = dataset.read([fx("good.csv")])
     t = ds.table
-    assert list(t["id"]) == ["p1", "pi1", "iv1", "pr1", "lb1", "ex1"]
+    ids = ["p1", "pi1", "iv1", "pr1", "lb1", "ct1", "dp1", "di1", "db1"]
+    assert list(t["id"]) == [*ids, "ex1"]
     assert set(t["kind"]) == set(KIND_FIELDS)
-    assert list(t["source_line"]) == [2, 3, 4, 5, 6, 7]
-    assert list(ds.fitted["id"]) == ["p1", "pi1", "iv1", "pr1", "lb1"]
+    assert list(t["source_line"]) == list(range(2, 12))
+    assert list(ds.fitted["id"]) == ids
+    assert t.loc[t["id"] == "dp1", "value"].item() == -0.1  # a discount may be negative
+    assert t.loc[t["id"] == "ct1", "versus"].item() == "p1"
+    assert t.loc[t["id"] == "db1", "component"].item() == "hyperparameters"
     assert t.loc[t["id"] == "iv1", "interval_prob"].item() == dataset.DEFAULT_INTERVAL_PROB
     assert t.loc[t["id"] == "pi1", "interval_prob"].item() == 0.8  # given, not defaulted
     assert t.loc[t["id"] == "pr1", "amount_sd"].item() == 0.05
@@ -355,7 +362,7 @@ def test_implied_share_of_each_kind():
 def test_pair_whose_ratio_underflows_is_rejected(tmp_path):
     p = tmp_path / "tiny.csv"
     row = "x1,LabA,M,2025,leader,full,flop,pair,,,,,1e-300,1e300,,lab,S,,"
-    p.write_text(HEADER + "\n" + row + "\n")
+    p.write_text(HEADER_V1 + "\n" + row + "\n")
     assert problems([p]) == [
         (
             str(p),
@@ -369,7 +376,7 @@ def test_pair_whose_ratio_underflows_is_rejected(tmp_path):
 def test_non_ascii_digits_are_not_numbers(tmp_path):
     p = tmp_path / "digits.csv"
     row = "x1,LabA,M,２０２５,leader,full,flop,point,٠.٥,,,,,,,lab,S,,"
-    p.write_text(HEADER + "\n" + row + "\n", encoding="utf-8")
+    p.write_text(HEADER_V1 + "\n" + row + "\n", encoding="utf-8")
     assert [(ln, f) for _, ln, f, _ in problems([p])] == [(2, "year"), (2, "value")]
 
 
@@ -442,10 +449,12 @@ def _check_outcome(path: Path) -> None:
             needed, allowed = KIND_FIELDS[r["kind"]]
             assert all(math.isfinite(r[c]) for c in needed)
             assert all(math.isnan(r[c]) for c in NUMERIC if c not in allowed)
+            target = TARGETS[KINDS[r["kind"]].target]
             for c in ("value", "low", "high"):
-                assert math.isnan(r[c]) or 0 < r[c] < 1
-        imp = dataset.implied_share(t)["implied_f"]
-        assert ((imp > 0) & (imp < 1)).all()
+                assert math.isnan(r[c]) or target.allows(r[c])
+        imp = dataset.implied_share(t)
+        f = imp.loc[imp["target"] == "f", "implied"]
+        assert ((f > 0) & (f < 1)).all()
 
 
 _PROPS = settings(

@@ -43,10 +43,12 @@ N = 20_000
 @pytest.fixture(scope="module")
 def outputs():
     r = np.random.default_rng(11)
+    f = r.beta(8, 2, N)
     draws = {
-        "f_frontier": r.beta(8, 2, N),
+        "f_frontier": f,
+        "f_frontier_dollars": 1 / (1 + (1 - f) / f * np.exp(-0.25)),
         "f_follower": r.beta(6, 3, N),
-        "discount": r.beta(3, 6, N),
+        "discount": 1 - np.exp(r.normal(-0.36, 0.3, N)),  # the model's family: some below 0
     }
     s = scenario_from_options(budget="2e9 to 6e9", labs=5, fork_rate=0.2, lead_months="0 to 6")
     return evaluate(s, draws, np.random.default_rng(12))
@@ -147,9 +149,16 @@ def test_squiggle_fit_point_and_zero():
     assert squiggle_fit(mixed, "USD").family == "point"
 
 
-def test_share_with_exact_zeros_falls_back_to_normal():
+def test_share_reaching_zero_is_one_minus_a_lognormal_and_beyond_one_normal():
     v = np.r_[np.zeros(10), np.linspace(0.1, 0.5, 90)]
-    assert squiggle_fit(v, "share").family == "normal"
+    fit = squiggle_fit(v, "share")
+    assert fit.family == "reflected_lognormal"
+    assert fit.expression.startswith("1 - lognormal({p5: ")
+    d = 1 - np.exp(np.random.default_rng(2).normal(-0.36, 0.3, 20_000))  # a discount, some < 0
+    exact = squiggle_fit(d, "share")
+    assert exact.family == "reflected_lognormal"
+    assert exact.error < 0.01
+    assert squiggle_fit(np.linspace(-0.5, 1.5, 100), "share").family == "normal"
 
 
 def test_fit_errors_of_scenario_outputs(outputs):
@@ -175,7 +184,7 @@ def _looks_like_squiggle(text: str) -> None:
         for bad in ("e+", "nan", "inf"):
             assert bad not in rhs, line
         assert re.fullmatch(
-            rf"{_NUM}|lognormal\(\{{p5: {_NUM}, p95: {_NUM}\}}\)|normal\(\{{p5: {_NUM}, p95: "
+            rf"{_NUM}|(1 - )?lognormal\(\{{p5: {_NUM}, p95: {_NUM}\}}\)|normal\(\{{p5: {_NUM}, p95: "
             rf"{_NUM}\}}\)|beta\({_NUM}, {_NUM}\)|SampleSet\.fromList\(\[{_NUM}(, {_NUM})*\]\)",
             rhs,
         ), line

@@ -24,6 +24,7 @@ EXAMPLES = {
     "gamma": {"alpha": 3.0, "beta": 4.0},
     "beta": {"alpha": 2.0, "beta": 5.0},
     "uniform": {"lower": -1.0, "upper": 2.0},
+    "reflected_lognormal": {"mu": -0.36, "sigma": 0.31},
 }
 
 
@@ -36,7 +37,7 @@ def test_family_is_complete_and_draws_inside_its_support(name):
     f = FAMILIES[name]
     params = EXAMPLES[name]
     assert f.params == tuple(params)
-    assert f.support in ("real", "positive", "unit", "bounded")
+    assert f.support in ("real", "positive", "unit", "bounded", "below_one")
     assert f.pymc[:1].isupper()  # a PyMC class name
     assert set(f.pymc_kwargs(params)) == set(params)
     assert f.problems(params) == []
@@ -47,6 +48,9 @@ def test_family_is_complete_and_draws_inside_its_support(name):
         assert ((x > 0) & (x < 1)).all()
     if f.support == "bounded":
         assert ((x >= params["lower"]) & (x <= params["upper"])).all()
+    if f.support == "below_one":
+        assert (x < 1).all()
+        assert (x < 0).any()  # a reflected family reaches below zero
     assert np.isfinite(f.scipy(params).logpdf(x)).all()
 
 
@@ -78,8 +82,27 @@ def test_impossible_parameters_are_named(params, problem):
     assert [k for k, _ in FAMILIES["normal"].problems(params)] == [problem]
 
 
+def test_reflected_lognormal_is_one_minus_a_lognormal():
+    f = FAMILIES["reflected_lognormal"]
+    d = f.scipy(EXAMPLES["reflected_lognormal"])
+    base = FAMILIES["lognormal"].scipy(EXAMPLES["reflected_lognormal"])
+    x = np.array([-0.5, 0.0, 0.3, 0.9])
+    np.testing.assert_allclose(d.cdf(x), base.sf(1 - x))
+    np.testing.assert_allclose(d.logpdf(x), base.logpdf(1 - x))
+    np.testing.assert_allclose(d.ppf([0.05, 0.95]), 1 - base.ppf([0.95, 0.05]))
+    assert d.mean() == pytest.approx(1 - base.mean())
+    p = f.elicit(-0.15, 0.58)
+    assert f.scipy(p).cdf(0.58) - f.scipy(p).cdf(-0.15) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="below 1"):
+        f.elicit(0.2, 1.2)
+
+
 def test_support_rules():
     assert fits_support("beta", EXAMPLES["beta"], "unit")
+    assert fits_support("beta", EXAMPLES["beta"], "below_one")
+    assert fits_support("reflected_lognormal", EXAMPLES["reflected_lognormal"], "below_one")
+    assert not fits_support("reflected_lognormal", EXAMPLES["reflected_lognormal"], "unit")
+    assert not fits_support("normal", EXAMPLES["normal"], "below_one")
     assert fits_support("gamma", EXAMPLES["gamma"], "real")
     assert not fits_support("normal", EXAMPLES["normal"], "positive")
     assert fits_support("uniform", {"lower": 0.1, "upper": 0.9}, "unit")

@@ -15,6 +15,7 @@ from rdshare.core.kinds import (
     FORMS,
     KINDS,
     NUMERIC,
+    TARGETS,
     EvidenceKind,
     Implied,
     Reduction,
@@ -26,6 +27,18 @@ from rdshare.errors import InputError
 from ..helpers import one_of_each_kind
 
 GLYPHS = ("point", "interval", "point_interval", "lower_bound")
+
+
+def test_targets_map_values_to_latent_scales_and_back():
+    for name, t in TARGETS.items():
+        x = {"share": 0.3, "ratio": 2.5, "below_one": -0.4}[t.scale]
+        assert t.value(t.latent(x)) == pytest.approx(x), name
+        assert t.allows(x)
+    assert not TARGETS["f"].allows(1.0)
+    assert not TARGETS["discount"].allows(1.0)
+    assert TARGETS["discount"].allows(-3.0)
+    assert not TARGETS["contrast"].allows(0.0)
+    assert TARGETS["discount"].latent(0.3) == pytest.approx(math.log(0.7))
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -52,7 +65,28 @@ def test_reductions_by_hand():
     r = KINDS["pair"].reduce(t.loc["pair"])
     assert (r.y, r.s) == pytest.approx((logit(0.6), math.sqrt(2) * 0.2 / 0.6))
     r = KINDS["lower_bound"].reduce(t.loc["lb"])
-    assert (r.form, r.b) == ("bound", pytest.approx(logit(0.3)))
+    assert (r.form, r.b, r.direction, r.s) == ("bound", pytest.approx(logit(0.3)), 1, 0.0)
+
+
+def test_discount_and_contrast_reductions_by_hand():
+    row = {
+        "value": math.nan,
+        "low": 0.013,
+        "high": 0.26,
+        "interval_prob": 0.9,
+    }
+    r = KINDS["discount_lower_bound"].reduce(row)
+    a, b = math.log(1 - 0.26), math.log(1 - 0.013)
+    # d >= bound means log(1 - d) <= log(1 - bound): an upper bound on the latent scale
+    assert (r.target, r.form, r.direction) == ("discount", "bound", -1)
+    assert r.b == pytest.approx((a + b) / 2)
+    assert r.s == pytest.approx((b - a) / (2 * stats.norm.ppf(0.95)))
+    r = KINDS["discount_interval"].reduce({"low": -0.1, "high": 0.5, "interval_prob": 0.8})
+    assert r.y == pytest.approx((math.log(1.1) + math.log(0.5)) / 2)
+    r = KINDS["contrast"].reduce({"value": 0.5, "low": math.nan, "high": math.nan})
+    assert (r.target, r.y, r.s) == ("contrast", pytest.approx(math.log(0.5)), 0.0)
+    r = KINDS["contrast"].reduce({"value": 0.5, "low": 0.25, "high": 1.0, "interval_prob": 0.9})
+    assert r.s == pytest.approx(math.log(4) / (2 * stats.norm.ppf(0.95)))
 
 
 def test_implied_shares_and_texts():
@@ -66,12 +100,13 @@ def test_implied_shares_and_texts():
 
 ODDS = EvidenceKind(
     name="odds",
+    target="f",
     required=("value",),
     allowed=("value", "amount_sd"),
     form="gaussian",
     description="R&D per unit of final run, r = f / (1 - f): value (> 0 here)",
     glyph="point",
-    _reduce=lambda r: Reduction("gaussian", y=math.log(r["value"]), s=r["amount_sd"]),
+    _reduce=lambda r: Reduction("gaussian", "f", y=math.log(r["value"]), s=r["amount_sd"]),
     _implied=lambda r: Implied(r["value"] / (1 + r["value"]), reading="odds"),
     _text=lambda r: f"r = {r['value']:g}",
     defaults={"amount_sd": 0.3},
@@ -81,8 +116,8 @@ ODDS = EvidenceKind(
 def test_a_new_kind_is_one_registry_entry(monkeypatch, tmp_path):
     """Registering a kind is all it takes for validation, the design and the implied share."""
     monkeypatch.setitem(KINDS, "odds", ODDS)
-    header = ",".join(dataset.COLUMNS)
-    row = "x1,Lab X,m,2024,leader,full,flop,odds,0.5,,,,,,,lab,a source,,"
+    header = "id,lab,model,year,position,scope,unit,kind,value,low,high,provenance,source"
+    row = "x1,Lab X,m,2024,leader,full,flop,odds,0.5,,,lab,a source"
     (tmp_path / "odds.csv").write_text(f"{header}\n{row}\n", encoding="utf-8")
     ds = dataset.read([tmp_path / "odds.csv"])
     assert ds.table.loc[0, "amount_sd"] == 0.3  # the kind's default
@@ -90,7 +125,7 @@ def test_a_new_kind_is_one_registry_entry(monkeypatch, tmp_path):
     np.testing.assert_allclose(d.y, [math.log(0.5)])
     np.testing.assert_allclose(d.s, [0.3])
     assert dataset.implied_share(ds.table)["implied_f"].iloc[0] == pytest.approx(1 / 3)
-    bad = row.replace(",lab,", ",lab,").replace("odds,0.5,,", "odds,0.5,0.1,")
+    bad = row.replace("odds,0.5,,", "odds,0.5,0.1,")
     (tmp_path / "bad.csv").write_text(f"{header}\n{bad}\n", encoding="utf-8")
     with pytest.raises(InputError, match="must be empty for kind 'odds'"):
         dataset.read([tmp_path / "bad.csv"])

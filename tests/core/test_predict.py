@@ -30,7 +30,10 @@ def params(sigma_lab: float = 0.0, n: int = N, **over) -> dict[str, np.ndarray]:
         "beta_pretraining": -0.4,
         "beta_posttraining": -1.2,
         "beta_era": 0.15,
-        "unit_offset": 0.5,
+        "offset_gpu_hours": 0.2,
+        "offset_dollars": 0.5,
+        "offset_energy": 0.35,
+        "sigma_programme": 0.0,
     }
     base.update(over)
     return {k: np.full(n, float(v)) for k, v in base.items()}
@@ -60,7 +63,7 @@ def test_parse_lab_defaults_spaces_case_and_aliases():
         ("positon=follower", ["'positon'", "position, scope, year, unit"]),
         ("position=folower", ["position 'folower'", "leader, follower"]),
         ("scope=training", ["scope 'training'", "full, pretraining, posttraining"]),
-        ("unit=joules", ["unit 'joules'", "gpu_hours, flop, energy, dollars"]),
+        ("unit=joules", ["unit 'joules'", "flop, gpu_hours, dollars, energy"]),
         ("year=twenty", ["year 'twenty'", "whole year"]),
         ("year=2022.5", ["year '2022.5'", "whole year"]),
         ("year=1900", ["year 1900", "2010 to 2040"]),
@@ -87,8 +90,9 @@ def test_parse_lab_reports_every_problem_at_once():
 
 
 def test_describe_says_whether_the_offset_applies():
-    assert "unit offset applied" in parse_lab("unit=dollars").describe()
-    assert "no unit offset" in parse_lab("unit=flop").describe()
+    assert "dollars offset applied" in parse_lab("unit=dollars").describe()
+    assert "gpu_hours offset applied" in parse_lab("unit=gpu_hours").describe()
+    assert "the reference unit" in parse_lab("unit=flop").describe()
     assert "no unit offset" in parse_lab("").describe()
 
 
@@ -105,13 +109,13 @@ def test_matches_a_hand_computation_without_lab_spread():
     np.testing.assert_allclose(post.draws, expit(logit(0.8) - 1.2))
 
 
-def test_default_lab_is_the_frontier_share_plus_lab_spread():
+def test_default_lab_is_the_frontier_share_plus_lab_and_programme_spread():
     p = params(sigma_lab=0.0)
     np.testing.assert_allclose(predict_new_lab(p, LabSpec()).draws, 0.8)
-    pred = predict_new_lab(params(sigma_lab=1.0, n=20000), LabSpec(), rng=3)
+    pred = predict_new_lab(params(sigma_lab=0.8, sigma_programme=0.6, n=20000), LabSpec(), rng=3)
     z = logit(pred.draws) - logit(0.8)
     assert abs(z.mean()) < 0.03
-    assert abs(z.std() - 1.0) < 0.03  # one fresh lab effect per draw, sd sigma_lab
+    assert abs(z.std() - 1.0) < 0.03  # fresh lab and programme effects: sd sqrt(0.8^2 + 0.6^2)
 
 
 @pytest.mark.parametrize(
@@ -138,14 +142,13 @@ def test_interval_widens_with_real_looking_posterior_spread():
 
 
 @pytest.mark.parametrize(
-    ("unit", "shifted"),
-    [(None, False), ("flop", False), ("gpu_hours", False), ("dollars", True), ("energy", True)],
+    ("unit", "offset"),
+    [(None, 0.0), ("flop", 0.0), ("gpu_hours", 0.2), ("dollars", 0.5), ("energy", 0.35)],
 )
-def test_unit_offset_only_for_dollars_and_energy(unit, shifted):
-    compute = predict_new_lab(params(), LabSpec(), rng=0).draws
+def test_each_unit_has_its_own_offset_and_flop_none(unit, offset):
+    flop = predict_new_lab(params(), LabSpec(), rng=0).draws
     pred = predict_new_lab(params(), LabSpec(unit=unit), rng=0).draws
-    expected = expit(logit(compute) + 0.5) if shifted else compute
-    np.testing.assert_allclose(pred, expected)
+    np.testing.assert_allclose(pred, expit(logit(flop) + offset))
 
 
 def test_seeded_and_reproducible():
@@ -181,11 +184,11 @@ def test_summary_keys_and_order():
     [
         ({"f_frontier": None}, "f_frontier"),
         ({"f_frontier": np.full(N, 1.2)}, "f_frontier"),
-        ({"discount": np.full(N, -0.1)}, "discount"),
+        ({"discount": np.full(N, 1.0)}, "discount"),
         ({"sigma_lab": np.full(N, -1.0)}, "sigma_lab"),
         ({"beta_era": np.full(3, 0.1)}, None),
         ({"beta_era": np.full((2, 2), 0.1)}, "beta_era"),
-        ({"unit_offset": np.full(N, np.nan)}, "unit_offset"),
+        ({"offset_dollars": np.full(N, np.nan)}, "offset_dollars"),
     ],
 )
 def test_bad_draws_raise_input_error(bad, field):

@@ -7,6 +7,7 @@ import pytest
 from rdshare.core import priors
 from rdshare.core.quantities import (
     HEADLINE,
+    OFFSETS,
     PARAMETERS,
     QUANTITIES,
     REPORTED,
@@ -35,8 +36,10 @@ def test_variants_sample_subsets_of_the_parameters():
         assert set(SIGMA_MEAS) <= set(v.parameters)
         assert ("discount" in v.parameters) == v.discount
         assert ("sigma_lab" in v.parameters) == v.lab_effects
-    assert VARIANTS["full"].derived() == ("f_follower", "f_new_lab")
-    assert VARIANTS["pooled"].derived() == ()
+        assert set(OFFSETS.values()) <= set(v.parameters)
+    units = tuple(f"f_frontier_{u}" for u in OFFSETS)
+    assert VARIANTS["full"].derived() == (*units, "f_follower", "f_new_lab")
+    assert VARIANTS["pooled"].derived() == units
 
 
 def test_unknown_variant_names_the_allowed_ones():

@@ -110,7 +110,7 @@ def test_per_draw_inputs_broadcast():
         (lambda: sv.rd_compute(-1.0, F_), "budget"),
         (lambda: sv.rd_compute(np.array([1.0, np.nan]), F_), "budget"),
         (lambda: sv.rd_compute(C_, [0.5, 1.2]), "f"),
-        (lambda: sv.avoided_from_budget(C_, F_, [-0.1, 0.2]), "d"),
+        (lambda: sv.avoided_from_budget(C_, F_, [1.0, 0.2]), "d"),
         (lambda: sv.avoided_from_final_run(-5.0, F_, D_), "final_run"),
         (lambda: sv.odds(1.0), "f"),
         (lambda: sv.effective_discount(D_, 1.5), "fork_rate"),

@@ -15,10 +15,12 @@ from rdshare.core.scenario import (
 )
 from rdshare.errors import InputError
 
+#: f_frontier is the FLOP share; amounts use the share in the scenario's unit (0.8 and 0.5 in each)
 DRAWS = {
-    "f_frontier": np.array([0.8, 0.5]),
+    "f_frontier": np.array([0.7, 0.4]),
     "f_follower": np.array([0.75, 0.45]),
     "discount": np.array([0.25, 0.1]),
+    **{f"f_frontier_{u}": np.array([0.8, 0.5]) for u in ("gpu_hours", "dollars", "energy")},
 }
 
 GOOD = """\
@@ -88,9 +90,10 @@ def test_evaluate_by_hand(tmp_path, rng):
     out = evaluate(load_scenario(write(tmp_path, GOOD)), DRAWS, rng)
     assert tuple(out) == OUTPUT_NAMES
     expected = {
-        "f_frontier": [0.8, 0.5],
+        "f_frontier": [0.7, 0.4],  # the FLOP share, reported as it is
         "f_follower": [0.75, 0.45],
         "discount": [0.25, 0.1],
+        "rd_share": [0.8, 0.5],  # the share of dollars: what a dollar budget is multiplied by
         "rd_compute": [80.0, 50.0],  # C f
         "discount_effective": [0.2, 0.08],  # d (1 - 0.2)
         "savings": [16.0, 4.0],  # C f d_eff
@@ -133,7 +136,8 @@ def test_uncertain_inputs_are_sampled_alongside_draws():
     n = 20_000
     r = np.random.default_rng(1)
     draws = {
-        "f_frontier": np.full(n, 0.5),
+        "f_frontier": np.full(n, 0.45),
+        "f_frontier_dollars": np.full(n, 0.5),
         "f_follower": np.full(n, 0.4),
         "discount": r.beta(2, 5, n),
     }
@@ -149,10 +153,29 @@ def test_uncertain_inputs_are_sampled_alongside_draws():
     assert np.mean((fork >= 0.1) & (fork <= 0.3)) == pytest.approx(0.9, abs=0.01)
 
 
+def test_each_unit_uses_its_own_share_and_flop_uses_f_frontier(rng):
+    draws = {**DRAWS, "f_frontier_gpu_hours": np.array([0.9, 0.6])}
+    gpu = evaluate(scenario_from_options(budget=100, unit="gpu_hours"), draws, rng)
+    np.testing.assert_allclose(gpu["rd_compute"].values, [90.0, 60.0])
+    flop = evaluate(scenario_from_options(budget=100, unit="flop"), draws, rng)
+    np.testing.assert_allclose(flop["rd_compute"].values, [70.0, 40.0])
+    mwh = evaluate(scenario_from_options(budget=100, unit="energy_mwh"), draws, rng)
+    np.testing.assert_allclose(mwh["rd_share"].values, [0.8, 0.5])
+
+
+def test_a_negative_discount_is_a_cost(rng):
+    draws = {**DRAWS, "discount": np.array([-0.2, 0.1])}
+    out = evaluate(scenario_from_options(budget=100, labs=3), draws, rng)
+    np.testing.assert_allclose(out["savings"].values, [-16.0, 5.0])  # C f d: negative is a cost
+    np.testing.assert_allclose(out["ecosystem_savings"].values, [-32.0, 10.0])
+
+
 @pytest.mark.parametrize(
     ("draws", "field"),
     [
         ({k: v for k, v in DRAWS.items() if k != "discount"}, "discount"),
+        ({k: v for k, v in DRAWS.items() if k != "f_frontier_dollars"}, "f_frontier_dollars"),
+        ({**DRAWS, "discount": np.array([1.0, 0.2])}, "discount"),
         ({**DRAWS, "discount": np.array([0.1, 0.2, 0.3])}, "discount"),
         ({**DRAWS, "f_frontier": np.array([0.5, 1.5])}, "f_frontier"),
         ({**DRAWS, "f_frontier": np.array([0.5, np.nan])}, "f_frontier"),

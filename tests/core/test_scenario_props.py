@@ -72,7 +72,8 @@ def scenario_texts(draw):
 DRAWS = {
     "f_frontier": np.array([0.8, 0.6, 0.9]),
     "f_follower": np.array([0.7, 0.5, 0.85]),
-    "discount": np.array([0.3, 0.1, 0.5]),
+    "discount": np.array([0.3, -0.1, 0.5]),
+    **{f"f_frontier_{u}": np.array([0.85, 0.65, 0.92]) for u in ("gpu_hours", "dollars", "energy")},
 }
 
 

@@ -104,10 +104,8 @@ def test_hit_with_data_builds_no_model(cache_dir):
     assert cc.last_status["model_built"] is True
 
 
-@pytest.mark.parametrize(
-    ("variant", "lab_effects"), [("full", "centred"), ("pooled", "noncentred")]
-)
-def test_numpy_initial_point_is_pymcs(variant, lab_effects):
+@pytest.mark.parametrize("variant", ["full", "pooled"])
+def test_numpy_initial_point_is_pymcs(variant):
     """Bit for bit, for many seeds, on the rdshare model (no compilation needed)."""
     from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
     from pymc.initial_point import make_initial_point_fn
@@ -118,7 +116,7 @@ def test_numpy_initial_point_is_pymcs(variant, lab_effects):
     from rdshare.inference import model as model_mod
 
     design = design_mod.build(ds_mod.load([]).fitted)
-    model = model_mod.build(design, priors_mod.load(), variant, lab_effects)
+    model = model_mod.build(design, priors_mod.load(), variant)
     names = [model.rvs_to_values[v].name for v in model.free_RVs]
     fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
     point = fn(0)
@@ -305,7 +303,7 @@ def test_draws_identical_to_stock_nutpie_on_the_rdshare_model(cache_dir):
 
     design = design_mod.build(ds_mod.load([]).fitted)
     priors = priors_mod.load()
-    key = structure_key(design, priors, "full", "centred")
+    key = structure_key(design, priors, "full")
     data = model_mod.data_values(design)
     compiled = cc.load_or_compile(lambda: model_mod.build(design, priors), key, data=data)
     assert cc.last_status["status"] == "compiled, cached"
@@ -317,7 +315,7 @@ def test_draws_identical_to_stock_nutpie_on_the_rdshare_model(cache_dir):
     with compile_flags():  # as rdshare compiles: the same flags give the same machine code
         stock = nutpie.compile_pymc_model(model_mod.build(design, priors))
     rng = np.random.default_rng(5)
-    sim = simulate.simulate(design, simulate.draw_prior(priors, design.n_labs, rng), rng)
+    sim = simulate.simulate(design, simulate.draw_prior(priors, rng), rng)
     for new_data in (design, sim):
         values = model_mod.data_values(new_data)
         reference = _sample(cc.with_data(stock, values), seed=9)

@@ -1,6 +1,13 @@
-"""The PyMC model's likelihood, checked kind by kind against a direct scipy computation."""
+"""The PyMC model: its evidence term against a direct scipy computation, kind by kind, and its structure.
+
+The model integrates the grouped effects out and samples the bound rows' latent values; its evidence term
+at fixed parameters and latents must be the multivariate normal density of the rows' latent values
+(computed here with scipy from the hand-written mean) plus the latents' log-Jacobian.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pymc as pm
@@ -11,64 +18,56 @@ from scipy.special import expit, logit
 from rdshare.core import design as design_mod
 from rdshare.core import generative as gen
 from rdshare.core import priors as priors_mod
-from rdshare.core import simulate
-from rdshare.core.quantities import VARIANTS
+from rdshare.core.quantities import OFFSETS, VARIANTS
 from rdshare.inference import model as model_mod
 
-from ..helpers import PARAMS, U_LAB, expected_mu, one_of_each_kind
+from ..helpers import PARAMS, expected_mean, one_of_each_kind
 
 
-def model_logp(design, table=None):
-    priors = priors_mod.load()
-    m = model_mod.build(design, priors)
-    fixed = {m[k]: v for k, v in PARAMS.items()}
-    fixed[m["u_lab"]] = U_LAB[: design.n_labs]
+def evidence_term(design, params=PARAMS, x_bound=None, variant="full"):
+    """The model's ``evidence`` potential with the parameters and bound latents fixed."""
+    m = model_mod.build(design, priors_mod.load(), variant)
+    fixed = {m[k]: v for k, v in params.items() if k in m.named_vars}
+    if design.bound_idx.size:
+        z = np.log(design.bound_dir * (np.asarray(x_bound) - design.b))
+        fixed[m[model_mod.BOUND_Z]] = z
     m2 = pm.do(m, fixed)
-    fn = m2.compile_fn(
-        m2.logp(vars=m2.observed_RVs, sum=False), inputs=[], on_unused_input="ignore"
-    )
-    values = fn({})
-    return {rv.name: v for rv, v in zip(m2.observed_RVs, values, strict=True)}
+    return float(m2.compile_fn(m2["evidence"], inputs=[], on_unused_input="ignore")({}))
 
 
 @pytest.fixture(scope="module")
 def kinds():
     table = one_of_each_kind()
     design = design_mod.build(table)
-    return table, design, model_logp(design)
+    x_bound = design.b + 0.4 * design.bound_dir  # on the bound's side
+    return table, design, x_bound
 
 
-def test_point_share(kinds):
-    table, _design, lp = kinds
-    mu = expected_mu(table)[0]
-    want = stats.norm(mu, PARAMS["sigma_meas_lab"]).logpdf(logit(0.85))
-    assert lp["y_obs"][0] == pytest.approx(want, rel=1e-10)
+def test_evidence_is_the_multivariate_normal_of_every_kind(kinds):
+    """One row of each kind: the model's term is scipy's MVN at the hand-written mean and the
+    design's covariance, plus the log-Jacobian of the latents (x = b + direction exp(z))."""
+    table, design, x_bound = kinds
+    vals = gen.latent(design, x_bound)
+    C = gen.covariance(design, PARAMS, "full")
+    want = stats.multivariate_normal(expected_mean(table), C).logpdf(vals)
+    want += np.sum(np.log(design.bound_dir * (x_bound - design.b)))
+    assert evidence_term(design, x_bound=x_bound) == pytest.approx(want, rel=1e-10)
 
 
-def test_point_with_interval(kinds):
-    table, _design, lp = kinds
-    mu = expected_mu(table)[1]
-    s = (logit(0.75) - logit(0.4)) / (2 * stats.norm.ppf(0.95))
-    sd = np.hypot(s, PARAMS["sigma_meas_third_party"])
-    assert lp["y_obs"][1] == pytest.approx(stats.norm(mu, sd).logpdf(logit(0.6)), rel=1e-10)
-
-
-def test_interval_only(kinds):
-    table, _design, lp = kinds
-    mu = expected_mu(table)[2]
-    centre = (logit(0.9) + logit(0.98)) / 2
-    s = (logit(0.98) - logit(0.9)) / (2 * stats.norm.ppf(0.9))
-    sd = np.hypot(s, PARAMS["sigma_meas_third_party"])
-    assert lp["y_obs"][2] == pytest.approx(stats.norm(mu, sd).logpdf(centre), rel=1e-10)
-
-
-def test_pair_of_amounts(kinds):
-    table, _design, lp = kinds
-    mu = expected_mu(table)[3]
-    f = 1 - 40 / 100
-    s = np.sqrt(2) * 0.2 / f  # delta method: d logit(f) / d log(total/final) = 1/f
-    sd = np.hypot(s, PARAMS["sigma_meas_lab"])
-    assert lp["y_obs"][3] == pytest.approx(stats.norm(mu, sd).logpdf(logit(f)), rel=1e-10)
+def test_each_kind_enters_on_its_latent_scale(kinds):
+    """The observations are the kinds' latent values: logit shares, the log ratio, log(1 - d)."""
+    _table, design, _ = kinds
+    obs = dict(zip(design.gauss_ids, design.y, strict=True))
+    assert obs["pt"] == pytest.approx(logit(0.85))
+    assert obs["pti"] == pytest.approx(logit(0.6))
+    assert obs["iv"] == pytest.approx((logit(0.9) + logit(0.98)) / 2)
+    assert obs["pair"] == pytest.approx(logit(0.6))
+    assert obs["ct"] == pytest.approx(math.log(0.5))
+    assert obs["di"] == pytest.approx((math.log(0.9) + math.log(0.5)) / 2)
+    bounds = dict(zip(design.bound_ids, zip(design.b, design.bound_dir, strict=True), strict=True))
+    assert bounds["lb"] == (pytest.approx(logit(0.3)), 1)  # f >= 0.3
+    centre = (math.log(1 - 0.2) + math.log(1 - 0.02)) / 2
+    assert bounds["db"] == (pytest.approx(centre), -1)  # d >= bound: log(1 - d) at most its log
 
 
 def test_pair_delta_method_matches_monte_carlo():
@@ -81,32 +80,38 @@ def test_pair_delta_method_matches_monte_carlo():
     assert mc == pytest.approx(np.sqrt(2) * sd / (1 - final / total), rel=0.03)
 
 
-def test_lower_bound_is_censored(kinds):
-    table, _design, lp = kinds
-    mu = expected_mu(table)[4]
-    want = stats.norm(mu, PARAMS["sigma_meas_derived"]).logsf(logit(0.3))
-    # PyMC's normal log-CDF uses its own erfc approximation: agreement to 1e-6 relative.
-    assert lp["bound_obs"][0] == pytest.approx(want, rel=1e-6)
+def test_bound_integrates_to_the_censored_probability():
+    """Augmentation is exact: integrating the latent over its side gives P(on that side), the
+    censored likelihood (one bound row alone, by quadrature over z)."""
+    table = one_of_each_kind().iloc[[4]]  # the f lower bound, alone
+    design = design_mod.build(table)
+    C = gen.covariance(design, PARAMS, "full")[0, 0]
+    mu = gen.mean(design, PARAMS, "full")[0]
+    zs = np.linspace(-12, 5, 4001)
+    terms = [
+        evidence_term(design, x_bound=np.array([design.b[0] + math.exp(z)])) for z in zs[::200]
+    ]
+    # the potential is log N(b + e^z) + z: its integral over z is P(x >= b)
+    dens = np.exp([stats.norm.logpdf(design.b[0] + math.exp(z), mu, math.sqrt(C)) + z for z in zs])
+    assert np.trapezoid(dens, zs) == pytest.approx(
+        stats.norm.sf(design.b[0], mu, math.sqrt(C)), rel=1e-4
+    )
+    want = [stats.norm.logpdf(design.b[0] + math.exp(z), mu, math.sqrt(C)) + z for z in zs[::200]]
+    np.testing.assert_allclose(terms, want, rtol=1e-10)
 
 
-def test_bound_below_direction():
-    """The simulator's complementary fact 'x < b' enters as the log CDF."""
-    table = one_of_each_kind()
-    design = design_mod.build(table).with_observations(design_mod.build(table).y, np.array([False]))
-    lp = model_logp(design)
-    mu = expected_mu(table)[4]
-    want = stats.norm(mu, PARAMS["sigma_meas_derived"]).logcdf(logit(0.3))
-    assert lp["bound_obs"][0] == pytest.approx(want, rel=1e-6)
-
-
-def test_numpy_generative_core_agrees_with_the_hand_formula(kinds):
-    """core.generative's linear predictor (used by SBC, the predictive groups and predict) gives the
-    hand-written expected location, row by row."""
-    table, design, _ = kinds
-    p = simulate.derived(dict(PARAMS, z_lab=U_LAB / PARAMS["sigma_lab"]))
-    mu, _sd = gen.row_location(design, gen.eta_rows(design, p, "full"), p)
-    np.testing.assert_allclose(mu, expected_mu(table), rtol=1e-12)
-    assert p["f_follower"] == pytest.approx(expit(logit(0.8) + np.log(0.7)))
+def test_deterministics_are_the_generative_cores(kinds):
+    _table, design, x_bound = kinds
+    m = model_mod.build(design, priors_mod.load())
+    fixed = {m[k]: v for k, v in PARAMS.items()}
+    fixed[m[model_mod.BOUND_Z]] = np.log(design.bound_dir * (x_bound - design.b))
+    m2 = pm.do(m, fixed)
+    names = ["f_follower", *(f"f_frontier_{u}" for u in OFFSETS), model_mod.BOUND_LATENT]
+    got = m2.compile_fn([m2[n] for n in names], inputs=[], on_unused_input="ignore")({})
+    assert got[0] == pytest.approx(expit(logit(0.8) + math.log(0.7)))
+    for value, unit in zip(got[1:4], OFFSETS, strict=True):
+        assert value == pytest.approx(gen.f_in_unit(PARAMS, unit))
+    np.testing.assert_allclose(got[4], x_bound)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -114,17 +119,20 @@ def test_variants_build_with_their_parameters(kinds, variant):
     _, design, _ = kinds
     m = model_mod.build(design, priors_mod.load(), variant)
     free = {rv.name for rv in m.free_RVs}
-    for name in model_mod.VARIANT_PARAMETERS[variant]:
-        assert name in free
+    assert free == {*VARIANTS[variant].parameters, model_mod.BOUND_Z}
     assert ("discount" in free) == (variant == "full")
-    assert ("u_lab" in free) == (variant != "pooled")
+    assert ("sigma_lab" in free) == (variant != "pooled")
 
 
-def test_noncentred_parametrisation_is_the_same_model(kinds):
-    _table, design, _ = kinds
-    m = model_mod.build(design, priors_mod.load(), lab_effects="noncentred")
-    assert "z_lab" in {rv.name for rv in m.free_RVs}
-    assert "u_lab" in {d.name for d in m.deterministics}
+def test_pooled_variant_has_no_grouped_effects(kinds):
+    """The pooled model's evidence is the MVN with the noise covariance alone."""
+    _table, design, x_bound = kinds
+    params = {k: v for k, v in PARAMS.items() if k in VARIANTS["pooled"].parameters}
+    vals = gen.latent(design, x_bound)
+    want = stats.multivariate_normal(
+        gen.mean(design, params, "pooled"), gen.covariance(design, params, "pooled")
+    ).logpdf(vals) + np.sum(np.log(design.bound_dir * (x_bound - design.b)))
+    assert evidence_term(design, params, x_bound, "pooled") == pytest.approx(want, rel=1e-10)
 
 
 def test_no_prior_is_hard_coded(kinds):
@@ -155,12 +163,27 @@ def test_no_prior_is_hard_coded(kinds):
     assert full == pytest.approx(np.log(1 / 0.8) + np.log(0.8 / 4), rel=1e-9)
 
 
+def test_discount_is_sampled_on_log_one_minus_d(kinds):
+    """The reflected family's transform: the sampler's coordinate is log(1 - d), unbounded."""
+    _, design, _ = kinds
+    m = model_mod.build(design, priors_mod.load())
+    value = m.rvs_to_values[m["discount"]]
+    assert value.name == "discount_interval__"
+    prior = priors_mod.load()["discount"]
+    # at coordinate y the discount is 1 - exp(y), and the density on y is normal(mu, sigma)
+    y = -0.4
+    lp = m.compile_logp(vars=[m["discount"]], jacobian=True)({**m.initial_point(), value.name: y})
+    want = stats.norm(prior.params["mu"], prior.params["sigma"]).logpdf(y)
+    assert lp == pytest.approx(want, rel=1e-9)
+
+
 # --- the families table's PyMC side ------------------------------------------------------------
 
 
 def test_every_family_pymc_log_density_matches_scipy():
-    """Each family's PyMC class and keyword mapping give scipy's log density at several points."""
+    """Each family's PyMC construction (``prior_rv``) gives scipy's log density at several points."""
     from rdshare.core.families import FAMILIES
+    from rdshare.core.priors import Prior
 
     from ..core.test_families import EXAMPLES
 
@@ -168,18 +191,7 @@ def test_every_family_pymc_log_density_matches_scipy():
         params = EXAMPLES[name]
         d = family.scipy(params)
         xs = d.ppf([0.02, 0.2, 0.5, 0.8, 0.98])
-        rv = getattr(pm, family.pymc).dist(**family.pymc_kwargs(params))
+        with pm.Model():
+            rv = model_mod.prior_rv(Prior("x", name, params, "r", "s"))
         ours = pm.logp(rv, xs).eval()
         np.testing.assert_allclose(ours, d.logpdf(xs), rtol=1e-8, err_msg=name)
-
-
-def test_pymc_graph_is_the_generative_core(kinds):
-    """The PyMC model's f_row at fixed parameters is the numpy core's, row by row."""
-    _table, design, _ = kinds
-    m = model_mod.build(design, priors_mod.load())
-    fixed = {m[k]: v for k, v in PARAMS.items()}
-    fixed[m["u_lab"]] = U_LAB[: design.n_labs]
-    m2 = pm.do(m, fixed)
-    f_row = m2.compile_fn(m2["f_row"], inputs=[], on_unused_input="ignore")({})
-    p = simulate.derived(dict(PARAMS, z_lab=U_LAB / PARAMS["sigma_lab"]))
-    np.testing.assert_allclose(f_row, expit(gen.eta_rows(design, p, "full")), rtol=1e-12)

@@ -38,9 +38,10 @@ def test_fit_stores_both_groups_psense_needs(small_fit):
     tree = small_fit.tree
     assert {"y_obs", "bound_obs"} <= set(tree["log_likelihood"].ds.data_vars)
     terms = sensitivity.prior_terms(tree)
-    assert "u_lab" in tree["log_prior"].ds
-    assert "u_lab" not in terms
-    assert {"f_frontier", "discount", "sigma_lab", "sigma_meas_lab"} <= set(terms)
+    from rdshare.core.quantities import PARAMETERS
+
+    assert set(terms) == set(PARAMETERS)  # every prior a user writes, nothing structural
+    assert "u_lab" not in tree["log_prior"].ds  # the grouped effects are integrated out
 
 
 def test_power_scaling_table(small_fit):
@@ -82,6 +83,7 @@ def test_refit_under_skeptical_moves_the_discount_down(run_copy):
         "sensitivity.csv",
         "intervals.csv",
         "sensitivity.md",
+        "by_prior.csv",
         "manifest.json",
     }
     back = sensitivity.load(run_copy)

@@ -103,7 +103,7 @@ def test_no_command_and_unknown_command_are_usage_errors(capsys):
 def test_data_check_clean_file(capsys):
     assert run(capsys, "data", "check", fx("good.csv")) == (
         0,
-        "ok: 6 rows in 1 file(s) (5 fitted, 1 excluded)\n",
+        "ok: 10 rows in 1 file(s) (9 fitted, 1 excluded)\n",
         "",
     )
 
@@ -165,13 +165,27 @@ def test_priors_check_and_show(capsys):
     code, out, _ = run(capsys, "priors", "check", fx("good_priors.toml"), "skeptical")
     assert code == 0
     assert out.splitlines() == [
-        f"ok: {fx('good_priors.toml')}: 10 priors",
-        "ok: skeptical: 10 priors",
+        f"ok: {fx('good_priors.toml')}: 14 priors",
+        "ok: skeptical: 14 priors",
     ]
     code, out, _ = run(capsys, "priors", "show", "epoch-2024", "--rationale")
     assert code == 0
     assert "f_frontier" in out
     assert "rationale:" in out
+
+
+def test_fit_refuses_a_prior_resting_on_a_fitted_row_before_any_work(capsys, tmp_path):
+    """epoch-2024's f prior was built from six shipped rows: fitting them with it exits 2, naming the
+    prior, each row and the way out, and writes nothing."""
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "fit", "--priors", "epoch-2024", "--out", str(out), "--no-report")
+    assert code == EXIT_INPUT
+    assert "the prior of 'f_frontier' rests on row 'bloom'" in err
+    assert "epoch-2024.toml, line" in err
+    assert "priors.f_frontier.rests_on" in err
+    assert "--exclude-rests-on" in err
+    assert "Traceback" not in err
+    assert not out.exists()
 
 
 def test_priors_check_collects_problems_across_files(capsys):
@@ -184,7 +198,7 @@ def test_priors_check_collects_problems_across_files(capsys):
         fx("wrong_syntax.toml"),
     )
     assert code == EXIT_INPUT
-    assert out == f"ok: {fx('good_priors.toml')}: 10 priors\n"
+    assert out == f"ok: {fx('good_priors.toml')}: 14 priors\n"
     assert err.splitlines()[0] == "rdshare: error: 3 problems:"
     assert f"  - {fx('wrong_syntax.toml')}, line 15: is not valid TOML: Invalid value" in err
 
@@ -369,9 +383,8 @@ def test_console_script_exit_codes(tmp_path):
 
 def test_a_closed_pipe_is_not_an_error(tmp_path):
     """``rdshare data show --csv ... | head -1``: the reader leaves early; exit 0, no traceback."""
-    rows = [f"x{i},LabA,M,2025,leader,full,flop,point,0.5,,,,,,,lab,S,," for i in range(5000)]
     big = tmp_path / "big.csv"
-    big.write_text(",".join(data_cmd_columns()) + "\n" + "\n".join(rows) + "\n")
+    _write_rows(big, [_row(f"x{i}") for i in range(5000)])
     proc = subprocess.Popen(
         [str(RDSHARE), "data", "show", "--csv", "--replace-data", "--data", str(big)],
         stdout=subprocess.PIPE,
@@ -389,3 +402,36 @@ def data_cmd_columns():
     from rdshare.core.dataset import COLUMNS
 
     return list(COLUMNS)
+
+
+def _row(rid: str, **kw) -> dict:
+    base = {c: "" for c in data_cmd_columns()}
+    base.update(
+        id=rid, lab="LabA", model="M", year="2025", position="leader", scope="full",
+        unit="flop", kind="point", value="0.5", provenance="lab", source="S",
+    )  # fmt: skip
+    return {**base, **kw}
+
+
+def _write_rows(path, rows: list[dict]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=data_cmd_columns(), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_hundreds_of_bad_rows_list_the_first_fifty_and_count_the_rest(tmp_path, capsys):
+    """One message, not a wall: the first 50 problems named (file, line, field), the rest counted."""
+    big = tmp_path / "bad.csv"
+    _write_rows(big, [_row(f"x{i}", value="1.5") for i in range(300)])
+    code, _out, err = run(capsys, "data", "check", str(big))
+    assert code == EXIT_INPUT
+    lines = err.splitlines()
+    assert lines[0] == "rdshare: error: 300 problems:"
+    listed = [ln for ln in lines if ln.startswith("  - ")]
+    assert len(listed) == 50
+    assert f"{big}, line 2" in listed[0]
+    assert "value" in listed[0]
+    assert lines[-1].startswith("  ... and 250 more")

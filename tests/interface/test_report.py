@@ -56,7 +56,7 @@ PNGS = (
     "rank.png",
 )
 HEADLINE_RE = re.compile(
-    r"R&D share of a frontier lab's development compute \(2025, full pipeline\): (\d\.\d\d), "
+    r"R&D share of a frontier lab's development compute \(FLOP, 2025, full pipeline\): (\d\.\d\d), "
     r"90% interval (\d\.\d\d) to (\d\.\d\d)"
 )
 
@@ -120,6 +120,17 @@ def summary(small_run):
     return pd.read_csv(small_run / "summary.csv")
 
 
+def test_headline_gives_p_discount_positive_before_and_after(markdown, small_run):
+    from rdshare.inference.results import discount_positive, load_run
+
+    run = load_run(small_run)
+    after, before = discount_positive(run.tree, run.priors)
+    import html
+
+    text = html.unescape(markdown)
+    assert f"P(d > 0) = {after:.2f} (under the prior alone: {before:.2f})." in text
+
+
 def test_every_file_is_written(small_run):
     assert (small_run / "report.html").stat().st_size > 100_000
     assert (small_run / "report.md").stat().st_size > 5_000
@@ -172,8 +183,13 @@ def test_data_taught_table_matches_the_run(page, small_run, summary):
         assert row[1] == f"{lr.prior_q05:.2f} to {lr.prior_q95:.2f}"
         assert float(row[3]) == pytest.approx(lr.width_ratio, abs=0.006)
         assert row[5] == lr.reading
-        prior = run.tree["prior"].ds[lr.name].values.ravel()
-        assert lr.prior_q05 == pytest.approx(float(pd.Series(prior).quantile(0.05)))
+        if lr.name in {p.name for p in run.priors}:
+            # a parameter's prior interval is exact, from the prior file, not from draws
+            want = run.priors[lr.name].quantiles((0.05, 0.95))
+            assert (lr.prior_q05, lr.prior_q95) == pytest.approx(tuple(want), rel=1e-12)
+        else:  # a derived quantity: from the run's prior draws
+            prior = run.tree["prior"].ds[lr.name].values.ravel()
+            assert lr.prior_q05 == pytest.approx(float(pd.Series(prior).quantile(0.05)))
 
 
 def test_page_is_self_contained(page):

@@ -7,10 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from rdshare.errors import InputError, Problem
+from rdshare.errors import EXIT_UNCONVERGED, InputError, Problem
 
 
-def add_data_options(p: argparse.ArgumentParser) -> None:
+def add_data_options(p: argparse.ArgumentParser, *, priors: bool = False) -> None:
+    """--data, --replace-data and --exclude (and, where priors are chosen, --exclude-rests-on)."""
     p.add_argument(
         "--data",
         metavar="FILE",
@@ -23,6 +24,47 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use only the --data files, not the shipped rows",
     )
+    p.add_argument(
+        "--exclude",
+        metavar="ID[,ID...]",
+        action="append",
+        default=[],
+        help="row ids to show but not fit (repeatable, or comma-separated)",
+    )
+    if priors:
+        p.add_argument(
+            "--exclude-rests-on",
+            action="store_true",
+            help="also exclude every row the chosen prior file rests on (its priors' rests_on), so "
+            "a prior built from those rows can be used without counting them twice",
+        )
+
+
+def excluded_ids(args: argparse.Namespace) -> list[str]:
+    """The ids given with --exclude (repeated and/or comma-separated), in order."""
+    out = []
+    for item in args.exclude:
+        out += [x.strip() for x in item.split(",") if x.strip()]
+    return list(dict.fromkeys(out))
+
+
+def load_inputs(args: argparse.Namespace):
+    """The dataset and prior file a command fits, checked before any heavy work.
+
+    Applies --exclude (and --exclude-rests-on) and refuses a prior that rests on a fitted row (exit 2,
+    naming both).
+    """
+    from rdshare.core import dataset as ds_mod
+    from rdshare.core import priors as priors_mod
+
+    prior_set = priors_mod.load(resolve_priors(args.priors))
+    exclude = excluded_ids(args)
+    dataset = ds_mod.load(args.data, replace=args.replace_data, exclude=exclude)
+    if getattr(args, "exclude_rests_on", False):
+        present = set(dataset.table["id"])
+        dataset = dataset.excluding([r for r in priors_mod.rests_on(prior_set) if r in present])
+    priors_mod.check_independent(prior_set, dataset.table)
+    return dataset, prior_set
 
 
 def add_priors_option(p: argparse.ArgumentParser) -> None:
@@ -151,17 +193,18 @@ def sampler_settings(args: argparse.Namespace) -> dict:
 # reading a saved run
 
 
-def posterior_draws(run, names, *, required=()) -> dict:
-    """Scalar posterior variables of a run, each flattened over chains and draws to 1-D.
+def posterior_draws(run, names, *, required=(), group: str = "posterior") -> dict:
+    """Scalar variables of a run's ``group`` (the posterior, or the prior), each flattened over chains
+    and draws to 1-D.
 
-    Names absent from the posterior are left out, except those in ``required``, which raise a
+    Names absent from the group are left out, except those in ``required``, which raise a
     :class:`~rdshare.errors.RunFolderError`.
     """
     import numpy as np
 
     from rdshare.errors import RunFolderError
 
-    ds = run.tree["posterior"].ds
+    ds = run.tree[group].ds
     out = {}
     for name in names:
         if name not in ds:
@@ -205,8 +248,8 @@ def run_seed(run, seed: int | None) -> int:
 def refresh_report(run_dir: Path) -> Path | None:
     """Rebuild a run's report so it includes newly saved validation results.
 
-    Used by ``rdshare sensitivity`` and ``rdshare compare --run`` after they write into the run
-    folder. Does nothing for a run written with ``--no-report``.
+    Used by ``rdshare sensitivity``, ``rdshare compare --run`` and ``rdshare holdout`` after they write
+    into the run folder. Does nothing for a run written with ``--no-report``.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "report.html").exists():
@@ -216,3 +259,37 @@ def refresh_report(run_dir: Path) -> Path | None:
     from rdshare.report.validation import validation_sections
 
     return build_report(load_run(run_dir), run_dir, extra_sections=validation_sections(run_dir))
+
+
+def add_refit_options(p: argparse.ArgumentParser, *, replaces: str, refits: str) -> None:
+    """--force (replace ``replaces``) and --allow-unconverged (for commands that refit: ``refits`` names
+    what is refitted, e.g. "a refit", "a variant")."""
+    p.add_argument("--force", action="store_true", help=f"replace an existing {replaces}")
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help=f"exit 0 even if {refits} fails the convergence gate",
+    )
+
+
+def finish_saved(folder: Path, run_dir: Path | None) -> None:
+    """Say where results went and, when they went into a run folder with a report, rebuild it."""
+    print()
+    print(f"written: {folder}")
+    if run_dir is not None:
+        report = refresh_report(run_dir)
+        if report is not None:
+            print(f"report updated: {report}")
+
+
+def unconverged_exit(failed: str | None, args: argparse.Namespace) -> int:
+    """The exit code once refits are done: 0, or 3 when ``failed`` (what did not converge, in words)
+    is given, unless --allow-unconverged (then a warning and 0)."""
+    if not failed:
+        return 0
+    msg = f"{failed} did NOT pass the convergence gate"
+    if args.allow_unconverged:
+        print(f"rdshare: WARNING: {msg}", file=sys.stderr)
+        return 0
+    print(f"rdshare: {msg} (exit 3)", file=sys.stderr)
+    return EXIT_UNCONVERGED

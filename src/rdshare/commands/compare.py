@@ -10,13 +10,14 @@ from pathlib import Path
 from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
+    add_refit_options,
     add_sampler_options,
+    finish_saved,
+    load_inputs,
     outputs_root,
-    refresh_report,
-    resolve_priors,
     sampler_settings,
+    unconverged_exit,
 )
-from rdshare.errors import EXIT_UNCONVERGED
 
 
 def register(sub, formatter) -> None:
@@ -43,7 +44,7 @@ def register(sub, formatter) -> None:
             "  rdshare compare --run outputs/RUN                reuse a run's fit; write RUN/compare/\n"
         ),
     )
-    add_data_options(p)
+    add_data_options(p, priors=True)
     add_priors_option(p)
     p.add_argument(
         "--run",
@@ -63,12 +64,7 @@ def register(sub, formatter) -> None:
         action="store_true",
         help="do not refit rows whose Pareto k is too high (PSIS-LOO only, with warnings)",
     )
-    p.add_argument("--force", action="store_true", help="replace an existing folder")
-    p.add_argument(
-        "--allow-unconverged",
-        action="store_true",
-        help="exit 0 even if a variant fails the convergence gate",
-    )
+    add_refit_options(p, replaces="folder", refits="a variant")
     p.set_defaults(func=run)
 
 
@@ -77,11 +73,18 @@ def run(args: argparse.Namespace) -> int:
 
     fits = {}
     if args.run is not None:
-        if args.data or args.replace_data or args.priors is not None:
+        if (
+            args.data
+            or args.replace_data
+            or args.priors is not None
+            or args.exclude
+            or args.exclude_rests_on
+        ):
             raise InputError(
                 Problem(
                     "<command line>",
-                    "--run takes data and priors from the run; drop --data/--priors",
+                    "--run takes data, exclusions and priors from the run; drop --data/--exclude/"
+                    "--priors",
                     field="--run",
                 )
             )
@@ -98,11 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
         folder = Path(args.out) if args.out is not None else Path(args.run) / FOLDER
     else:
-        from rdshare.core import dataset as ds_mod
-        from rdshare.core import priors as priors_mod
-
-        dataset = ds_mod.load(args.data, replace=args.replace_data)
-        prior_set = priors_mod.load(resolve_priors(args.priors))
+        dataset, prior_set = load_inputs(args)
         from rdshare.inference.fit import FitConfig
 
         config = FitConfig(
@@ -135,18 +134,7 @@ def run(args: argparse.Namespace) -> int:
     )
     res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
     print(res.describe())
-    print()
-    print(f"written: {folder}")
-    if args.run is not None and folder == Path(args.run) / compare.FOLDER:
-        report = refresh_report(Path(args.run))
-        if report is not None:
-            print(f"report updated: {report}")
+    in_run = args.run is not None and folder == Path(args.run) / compare.FOLDER
+    finish_saved(folder, Path(args.run) if in_run else None)
     bad = [v for v, ok in res.converged.items() if not ok]
-    if bad:
-        msg = f"variant(s) {', '.join(bad)} did NOT pass the convergence gate"
-        if args.allow_unconverged:
-            print(f"rdshare: WARNING: {msg}", file=sys.stderr)
-            return 0
-        print(f"rdshare: {msg} (exit 3)", file=sys.stderr)
-        return EXIT_UNCONVERGED
-    return 0
+    return unconverged_exit(f"variant(s) {', '.join(bad)}" if bad else None, args)

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rdshare.commands._common import add_data_options
+from rdshare.commands._common import add_data_options, excluded_ids
 
-SHOW_COLUMNS = ("id", "lab", "year", "position", "scope", "unit", "kind", "provenance")
+SHOW_COLUMNS = ("id", "lab", "year", "position", "scope", "unit", "kind", "provenance", "programme")
 
 
 def register(sub, formatter) -> None:
@@ -28,7 +28,8 @@ def register(sub, formatter) -> None:
         help="validate CSV files; exit 0 if clean, 2 with every problem listed",
         formatter_class=formatter,
         description="Validate evidence CSV files. Every problem in every file is listed with its "
-        "file, line and column; the exit code is 0 when clean and 2 otherwise.",
+        "file, line and column (the first 50, and a count of the rest, when there are more); the "
+        "exit code is 0 when clean and 2 otherwise.",
         epilog="examples:\n  rdshare data check my-rows.csv\n"
         "  rdshare data check --with-shipped my-rows.csv   # also check ids against the shipped rows\n"
         "  rdshare data check                              # the shipped rows themselves",
@@ -50,7 +51,8 @@ def register(sub, formatter) -> None:
         "show",
         help="print the evidence table with the share each row implies",
         formatter_class=formatter,
-        description="Print the evidence rows (shipped, plus --data files) with the share each implies.",
+        description="Print the evidence rows (shipped, plus --data files) with the value each implies "
+        "on its target's scale: a share f, a contrast ratio, or a discount d.",
         epilog="example:\n  rdshare data show\n  rdshare data show --data my-rows.csv --sources",
     )
     add_data_options(s)
@@ -63,10 +65,8 @@ def run_check(args: argparse.Namespace) -> int:
     from rdshare.core import dataset
 
     paths = [Path(f) for f in args.files]
-    if not paths:
-        ds = dataset.load([])
-    else:
-        ds = dataset.load(paths) if args.with_shipped else dataset.read(paths)
+    # no file: the shipped rows; --with-shipped: the files together with them
+    ds = dataset.load(paths) if args.with_shipped or not paths else dataset.read(paths)
     n_fit = len(ds.fitted)
     print(
         f"ok: {len(ds)} rows in {len(ds.files)} file(s) ({n_fit} fitted, {len(ds) - n_fit} excluded)"
@@ -81,8 +81,9 @@ def show_table(ds):
 
     t = ds.table
     implied = dataset.implied_share(t)
-    out = pd.concat([t[list(SHOW_COLUMNS)], implied], axis=1)
-    out["implied_f"] = out["implied_f"].round(3)
+    out = pd.concat([t[list(SHOW_COLUMNS)], implied.drop(columns=["implied_f", "reading"])], axis=1)
+    out["programme"] = [p or rid for p, rid in zip(t["programme"], t["id"], strict=True)]
+    out["implied"] = out["implied"].round(3)
     out["interval"] = [
         "" if pd.isna(lo) else f"{lo:.2f}-{hi:.2f}" if not pd.isna(hi) else f">= {lo:.2f}"
         for lo, hi in zip(out.pop("implied_low"), out.pop("implied_high"), strict=True)
@@ -96,7 +97,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     from rdshare.core import dataset
 
-    ds = dataset.load(args.data, replace=args.replace_data)
+    ds = dataset.load(args.data, replace=args.replace_data, exclude=excluded_ids(args))
     out = show_table(ds)
     if args.sources:
         out["source"] = ds.table["source"]

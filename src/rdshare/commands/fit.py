@@ -10,8 +10,8 @@ from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
     add_sampler_options,
+    load_inputs,
     outputs_root,
-    resolve_priors,
     sampler_settings,
 )
 from rdshare.core.quantities import QUANTITIES, REPORTED
@@ -39,7 +39,7 @@ def register(sub, formatter) -> None:
             "  rdshare fit --data only-mine.csv --replace-data --out /tmp/run1 --force\n"
         ),
     )
-    add_data_options(p)
+    add_data_options(p, priors=True)
     add_priors_option(p)
     add_sampler_options(p, seed_help="random seed; same inputs and seed give the same numbers")
     p.add_argument(
@@ -101,13 +101,10 @@ def format_headline(summary, names=REPORTED) -> str:
 def run(args: argparse.Namespace) -> int:
     import hashlib
 
-    from rdshare.core import dataset as ds_mod
-    from rdshare.core import priors as priors_mod
     from rdshare.core import runs
 
     # Validate every input before any heavy import or sampling; nothing is written on bad input.
-    dataset = ds_mod.load(args.data, replace=args.replace_data)
-    prior_set = priors_mod.load(resolve_priors(args.priors))
+    dataset, prior_set = load_inputs(args)
     inputs_sha = hashlib.sha256((dataset.sha256 + prior_set.sha256).encode()).hexdigest()
     folder = run_folder(args, inputs_sha)
     runs.check_target(folder, force=args.force)  # refuse before sampling, not after
@@ -132,6 +129,15 @@ def run(args: argparse.Namespace) -> int:
     res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]], extra_writers=writers)
 
     print(format_headline(res.summary))
+    from rdshare.inference.results import discount_positive
+
+    p_pos = discount_positive(res.tree, prior_set)
+    if p_pos is not None:
+        after, before = p_pos
+        print(
+            f"  P(d > 0)    {after:.2f}  probability that open work saves followers R&D "
+            f"(prior alone: {before:.2f})"
+        )
     print()
     print(res.verdict.describe(kept=args.allow_unconverged))
     print()

@@ -49,7 +49,9 @@ output folder:
 
 files:
   forecast.csv      one row per quantity: name, unit, mean, q01, q05, q10, q25, q50, q75, q90,
-                    q95, q99
+                    q95, q99, then prior_q05, prior_q50, prior_q95 (the same quantity from the
+                    priors alone) and width_ratio (posterior 90% width / prior's: near 1, the
+                    data added little)
   samples.csv       --samples seeded rows of joint draws, one column per quantity (spreadsheets)
   squiggle.txt      for each quantity a parametric Squiggle fit (with its fit error) and a
                     SampleSet of 200 thinned draws
@@ -58,8 +60,11 @@ files:
   manifest.json     command, versions, seed and the sha256 of every file above
 
 quantities (names used by every file and by --metaculus):
-  f_frontier, f_follower, discount, rd_compute, discount_effective, savings, ecosystem_savings,
-  consortium_savings, discount_lead, savings_lead_lab (see docs/scenarios.md)
+  f_frontier, f_follower, discount, rd_share, rd_compute, discount_effective, savings,
+  ecosystem_savings, consortium_savings, discount_lead, savings_lead_lab (see docs/scenarios.md).
+  f_frontier and f_follower are shares of FLOP; rd_share is the frontier share in --unit, the one
+  the amounts use (a dollar budget times the share of dollars). The discount may be negative
+  (open work costing a follower more than it saves); then the savings are costs.
 """
 
 EXAMPLES = """\
@@ -303,27 +308,41 @@ def output_folder(run_dir: Path, out: str | None, force: bool) -> Path:
     return run_dir / f"forecast-{k}"
 
 
-def scenario_draws(run, params: dict) -> tuple[dict, list[str]]:
-    """``f_frontier``, ``f_follower`` and ``discount`` for :func:`evaluate`, with notes.
+def scenario_draws(run, params: dict, scenario) -> tuple[dict, list[str]]:
+    """The draws :func:`rdshare.core.scenario.evaluate` needs, with notes.
 
     Model variants without a discount have ``d = 0`` and ``f_follower = f_frontier``.
     """
     import numpy as np
 
+    from rdshare.core.scenario import required_draws
+
     notes = []
+    out = dict(params)
     f = params["f_frontier"]
-    d = params.get("discount")
-    if d is None:
+    if "discount" not in params:
         notes.append("this run's model has no discount: d = 0 and f_follower = f_frontier")
-        d = np.zeros_like(f)
-    fol = params.get("f_follower")
-    if fol is None:
-        fol = 1.0 / (1.0 + (1.0 - f) / (f * (1.0 - d)))
-    return {"f_frontier": f, "f_follower": fol, "discount": d}, notes
+        out["discount"] = np.zeros_like(f)
+    if "f_follower" not in params:
+        out["f_follower"] = f
+    missing = [n for n in required_draws(scenario) if n not in out]
+    if missing:
+        from rdshare.errors import Problem, RunFolderError
+
+        raise RunFolderError(
+            Problem(
+                str(run.folder / "posterior.nc"),
+                f"has no draws of {', '.join(missing)}, which this scenario's unit needs: refit "
+                "with this version of rdshare",
+            )
+        )
+    return out, notes
 
 
 def format_table(table) -> str:
-    """The forecast table for the terminal: name, unit, mean and 5/25/50/75/95% quantiles."""
+    """The forecast table for the terminal: name, unit, mean and 5/25/50/75/95% quantiles, and (when the
+    table has it) "vs prior", the posterior's 90% width over the prior's: near 1, that quantity's interval
+    is the priors' assumption rather than the evidence."""
 
     def num(x: float) -> str:
         if abs(x) < 10:
@@ -334,9 +353,11 @@ def format_table(table) -> str:
         return f"{mant}e{int(exp)}"
 
     cols = ("mean", "q05", "q25", "q50", "q75", "q95")
-    rows = [("name", "unit", *cols)]
+    ratio = "width_ratio" in table.columns
+    rows = [("name", "unit", *cols, *(("vs prior",) if ratio else ()))]
     for _, r in table.iterrows():
-        rows.append((r["name"], r["unit"], *(num(r[c]) for c in cols)))
+        extra = (f"{r['width_ratio']:.2f}",) if ratio else ()
+        rows.append((r["name"], r["unit"], *(num(r[c]) for c in cols), *extra))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
@@ -368,14 +389,19 @@ def run(args: argparse.Namespace) -> int:
 
     seed = run_seed(run_, args.seed)
     s_inputs, s_samples, s_squiggle = np.random.SeedSequence(seed).spawn(3)
-    params = posterior_draws(
-        run_, ("f_frontier", "f_follower", "discount"), required=("f_frontier",)
-    )
-    draws, notes = scenario_draws(run_, params)
+    names = sc.required_draws(scenario)
+    params = posterior_draws(run_, names, required=("f_frontier",))
+    draws, notes = scenario_draws(run_, params, scenario)
     for note in notes:
         print(f"rdshare: note: {note}", file=sys.stderr)
     outputs = sc.evaluate(scenario, draws, np.random.default_rng(s_inputs))
-    table = exports.quantile_table(outputs)
+    prior_outputs = None
+    if "prior" in run_.tree.children:  # what the priors alone imply, with the same inputs
+        prior_params = posterior_draws(run_, names, group="prior")
+        if "f_frontier" in prior_params:
+            prior_draws, _ = scenario_draws(run_, prior_params, scenario)
+            prior_outputs = sc.evaluate(scenario, prior_draws, np.random.default_rng(s_inputs))
+    table = exports.quantile_table(outputs, prior_outputs)
     n = draws["f_frontier"].size
     manifest_files = run_.manifest.get("files", {})
     header = (

@@ -11,9 +11,9 @@ from rdshare.commands._common import (
     add_data_options,
     add_priors_option,
     add_sampler_options,
+    load_inputs,
     outputs_root,
     positive_int,
-    resolve_priors,
     sampler_settings,
 )
 from rdshare.errors import EXIT_UNCONVERGED
@@ -41,7 +41,7 @@ def register(sub, formatter) -> None:
             "  rdshare sbc --sims 20 --draws 300 --tune 300 --chains 2 --thin 2   quick look\n"
         ),
     )
-    add_data_options(p)
+    add_data_options(p, priors=True)
     add_priors_option(p)
     p.add_argument("--sims", type=positive_int, default=200, help="number of simulations")
     add_sampler_options(
@@ -122,12 +122,9 @@ def _clock(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdshare.core import dataset as ds_mod
-    from rdshare.core import priors as priors_mod
     from rdshare.errors import InputError, Problem
 
-    dataset = ds_mod.load(args.data, replace=args.replace_data)
-    prior_set = priors_mod.load(resolve_priors(args.priors))
+    dataset, prior_set = load_inputs(args)
     if args.out is not None:
         folder = Path(args.out)
     else:

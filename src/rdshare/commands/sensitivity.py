@@ -6,8 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from rdshare.commands._common import refresh_report, resolve_priors
-from rdshare.errors import EXIT_UNCONVERGED
+from rdshare.commands._common import (
+    add_refit_options,
+    finish_saved,
+    resolve_priors,
+    unconverged_exit,
+)
 
 
 def register(sub, formatter) -> None:
@@ -50,12 +54,7 @@ def register(sub, formatter) -> None:
         default=0.05,
         help="sensitivity threshold (Kallioinen et al. 2024)",
     )
-    p.add_argument("--force", action="store_true", help="replace an existing RUN_DIR/sensitivity/")
-    p.add_argument(
-        "--allow-unconverged",
-        action="store_true",
-        help="exit 0 even if a refit fails the convergence gate",
-    )
+    add_refit_options(p, replaces="RUN_DIR/sensitivity/", refits="a refit")
     p.set_defaults(func=run)
 
 
@@ -102,17 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     folder = res.save(args.run_dir, force=args.force, command=["rdshare", *sys.argv[1:]])
     print(res.describe())
-    print()
-    print(f"written: {folder}")
-    report = refresh_report(Path(args.run_dir))
-    if report is not None:
-        print(f"report updated: {report}")
+    finish_saved(folder, Path(args.run_dir))
     bad = res.unconverged_refits
-    if bad:
-        msg = f"refit(s) under {', '.join(bad)} did NOT pass the convergence gate; their intervals are marked"
-        if args.allow_unconverged:
-            print(f"rdshare: WARNING: {msg}", file=sys.stderr)
-            return 0
-        print(f"rdshare: {msg} (exit 3)", file=sys.stderr)
-        return EXIT_UNCONVERGED
-    return 0
+    failed = f"refit(s) under {', '.join(bad)} (their intervals are marked)" if bad else None
+    return unconverged_exit(failed, args)

@@ -16,6 +16,7 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,12 +29,12 @@ from rdshare.core.kinds import (
     DEFAULT_INTERVAL_PROB,
     KINDS,
     NUMERIC,
-    OFFSET_UNITS,
     POSITIONS,
     PROVENANCES,
     SCOPES,
-    SHARE_FIELDS,
+    TARGETS,
     UNITS,
+    VALUE_FIELDS,
     logit,
 )
 from rdshare.errors import InputError, Problem, read_input
@@ -42,7 +43,6 @@ __all__ = [
     "COLUMNS",
     "KIND_FIELDS",
     "NUMERIC",
-    "OFFSET_UNITS",
     "POSITIONS",
     "PROVENANCES",
     "SCOPES",
@@ -70,18 +70,27 @@ COLUMNS: dict[str, str] = {
     "scope": "full (whole pipeline incl. post-training), pretraining or posttraining",
     "unit": "unit the share was measured in: " + ", ".join(UNITS),
     "kind": "evidence kind: " + ", ".join(KINDS),
-    "value": "reported share f in (0, 1) (point, point_interval)",
-    "low": "interval lower end, or the bound for lower_bound; a share in (0, 1)",
-    "high": "interval upper end; a share in (0, 1)",
+    "value": "the reported value: a share f in (0, 1), a contrast ratio > 0 or a discount d < 1, "
+    "as the kind's target says",
+    "low": "interval lower end, or the bound of a lower-bound kind (same scale as value)",
+    "high": "interval upper end (same scale as value)",
     "interval_prob": f"probability the interval carries, in (0, 1); default {DEFAULT_INTERVAL_PROB}",
     "final_amount": "final-run amount, > 0 (pair)",
     "total_amount": "total development amount, same unit, > final_amount (pair)",
     "amount_sd": f"log-scale sd of each amount's error, > 0 (pair); default {DEFAULT_AMOUNT_SD}",
     "provenance": "lab, third_party or derived",
+    "programme": "slug of the development programme the row is about (default: its own id); "
+    "rows of one programme share a programme effect and belong to one lab",
+    "estimator": "slug of the method or study that produced the figure (default: its own id); rows "
+    "of one estimator share an error term",
+    "versus": "contrast rows: the id of the row whose programme the ratio is taken against",
+    "component": "discount lower bounds: the component of R&D the figure is about (empty: whole)",
     "source": "where the figure was published (required)",
     "note": "short note in our own words",
     "exclude": "empty to fit the row; otherwise the reason it is shown but not fitted",
 }
+#: Text columns a file may leave out of its header.
+OPTIONAL_TEXT = ("programme", "estimator", "versus", "component", "note", "exclude")
 REQUIRED_TEXT = ("id", "lab", "model", "year", "position", "scope", "unit", "kind", "provenance")
 
 #: kind -> (numeric columns required, numeric columns allowed): a view of the kinds registry.
@@ -90,6 +99,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+#: The reason recorded for rows excluded on the command line (or the Python API's ``exclude``).
+EXCLUDED_BY_OPTION = "excluded for this run (--exclude)"
 
 
 def shipped_path() -> Path:
@@ -116,6 +127,28 @@ class Dataset:
     files: tuple[Path, ...]
     sha256: str
 
+    def excluding(self, ids: Sequence[str], reason: str = EXCLUDED_BY_OPTION) -> Dataset:
+        """A copy with the rows ``ids`` excluded from the fit (their reason set to ``reason``).
+
+        Raises :class:`InputError` naming the option for an id no row has.
+        """
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return self
+        unknown = [i for i in ids if i not in set(self.table["id"])]
+        if unknown:
+            raise InputError(
+                Problem(
+                    "<command line>",
+                    f"no row has the id {', '.join(map(repr, unknown))} (see rdshare data show)",
+                    field="--exclude",
+                )
+            )
+        table = self.table.copy()
+        hit = table["id"].isin(ids) & (table["exclude"] == "")
+        table.loc[hit, "exclude"] = reason
+        return Dataset(table=table, files=self.files, sha256=self.sha256)
+
     @property
     def fitted(self) -> pd.DataFrame:
         """The rows the model fits (those with an empty ``exclude``)."""
@@ -129,6 +162,7 @@ def load(
     extra: list[str | Path] | tuple[str | Path, ...] = (),
     *,
     replace: bool = False,
+    exclude: Sequence[str] = (),
 ) -> Dataset:
     """Load the shipped dataset, plus or instead of the user's files.
 
@@ -138,6 +172,8 @@ def load(
         User CSV files with the same columns.
     replace : bool
         If True, use only ``extra`` and not the shipped rows.
+    exclude : sequence of str
+        Row ids to show but not fit (``--exclude``), for example the rows a prior rests on.
 
     Raises
     ------
@@ -151,20 +187,22 @@ def load(
         )
     if not replace:
         paths = [shipped_path(), *paths]
-    return read(paths)
+    return read(paths, exclude=exclude)
 
 
-def coerce(data=None, *, replace: bool = False) -> Dataset:
-    """A :class:`Dataset` from what the Python API accepts: a Dataset (as is), None (the shipped rows),
-    or a path or list of paths (added to the shipped rows, or instead of them with ``replace``)."""
+def coerce(data=None, *, replace: bool = False, exclude: Sequence[str] = ()) -> Dataset:
+    """A :class:`Dataset` from what the Python API accepts: a Dataset (rows in ``exclude`` then
+    excluded), None (the shipped rows), or a path or list of paths (added to the shipped rows, or
+    instead of them with ``replace``)."""
     if isinstance(data, Dataset):
-        return data
+        return data.excluding(exclude)
     extra = [] if data is None else [data] if isinstance(data, str | Path) else list(data)
-    return load(extra, replace=replace)
+    return load(extra, replace=replace, exclude=exclude)
 
 
-def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
-    """Read and validate exactly these CSV files (rows concatenated in order)."""
+def read(paths: list[Path] | tuple[Path, ...], *, exclude: Sequence[str] = ()) -> Dataset:
+    """Read and validate exactly these CSV files (rows concatenated in order); rows whose id is in
+    ``exclude`` are kept but not fitted."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError(Problem("<command line>", "no data file given", field="--data"))
@@ -184,11 +222,14 @@ def read(paths: list[Path] | tuple[Path, ...]) -> Dataset:
     _check_ids(keys, problems)
     _check_lab_spelling(keys, problems)
     table = pd.concat(frames, ignore_index=True) if frames else _empty_table()
+    if not problems:
+        _check_references(table, problems)
     if problems:
         raise InputError(problems)
-    if table["exclude"].eq("").sum() == 0:
+    ds = Dataset(table=table, files=tuple(paths), sha256=digest.hexdigest()).excluding(exclude)
+    if ds.table["exclude"].eq("").sum() == 0:
         raise InputError(Problem(str(paths[-1]), "no row is left to fit (every row is excluded)"))
-    return Dataset(table=table, files=tuple(paths), sha256=digest.hexdigest())
+    return ds
 
 
 def _empty_table() -> pd.DataFrame:
@@ -239,7 +280,7 @@ def _read_one(
             Problem(name, "the header has one column: the file must be comma-separated", line=1)
         )
         return None, raw
-    missing = [c for c in COLUMNS if c not in header and c not in (*NUMERIC, "note", "exclude")]
+    missing = [c for c in COLUMNS if c not in header and c not in (*NUMERIC, *OPTIONAL_TEXT)]
     unknown = [h for h in header if h not in COLUMNS]
     dup_cols = sorted({h for h in header if header.count(h) > 1})
     for col in missing:
@@ -329,7 +370,10 @@ def _validate_row(
                 bad("year", f"{year} is outside {YEAR_RANGE[0]}..{YEAR_RANGE[1]}")
             row["year"] = year
 
-    # Each number on its own: parsed, finite, in its range. `good` holds those that passed.
+    # Each number on its own: parsed, finite, in its range (the value fields' range is the kind's
+    # target's: a share, a ratio or a discount). `good` holds those that passed.
+    kind = KINDS.get(str(row["kind"]))
+    target = TARGETS[kind.target] if kind is not None else TARGETS["f"]
     nums: dict[str, float] = {col: math.nan for col in NUMERIC}
     good: set[str] = set()
     for col in NUMERIC:
@@ -347,8 +391,8 @@ def _validate_row(
             bad(col, f"{text!r} is not a finite number")
             continue
         nums[col] = val
-        if col in SHARE_FIELDS and not 0.0 < val < 1.0:
-            bad(col, f"{val:g} is not a share in (0, 1)")
+        if col in VALUE_FIELDS and not target.allows(val):
+            bad(col, f"{val:g} is not {target.scale_words}")
         elif col == "interval_prob" and not 0.0 < val < 1.0:
             bad(col, f"{val:g} is not a probability in (0, 1)")
         elif col in ("final_amount", "total_amount", "amount_sd") and val <= 0:
@@ -356,9 +400,21 @@ def _validate_row(
         else:
             good.add(col)
 
+    for col in ("programme", "estimator", "versus"):
+        if row[col] and not _ID_RE.fullmatch(str(row[col])):
+            bad(col, f"{row[col]!r} is not a slug (lowercase letters, digits, hyphens; at most 64)")
     # What the kind needs, allows, and how its numbers relate (the kinds registry).
-    kind = KINDS.get(str(row["kind"]))
     if kind is not None:
+        if kind.needs_versus and not row["versus"]:
+            bad("versus", f"is required for kind '{kind.name}': the id of the row compared with")
+        if not kind.needs_versus and row["versus"]:
+            bad("versus", f"must be empty for kind '{kind.name}' (only contrasts compare rows)")
+        if row["component"] and not kind.allows_component:
+            bad(
+                "component",
+                f"must be empty for kind '{kind.name}': a figure on one component of R&D bounds "
+                "the whole discount from below (kind discount_lower_bound)",
+            )
         for col in kind.required:
             if str(row[col]) == "":
                 bad(col, f"is required for kind '{kind.name}'")
@@ -402,6 +458,38 @@ def _check_ids(keys: list[tuple[str, str, str, int]], problems: list[Problem]) -
             seen[rid] = (f, ln)
 
 
+def _check_references(table: pd.DataFrame, problems: list[Problem]) -> None:
+    """Across rows: a contrast's versus row exists, is another row and measures a share; a programme
+    belongs to one lab."""
+    by_id = {r["id"]: r for _, r in table.iterrows()}
+    for _, r in table.iterrows():
+        versus = r["versus"]
+        if not versus:
+            continue
+        file, line = str(r["source_file"]), int(r["source_line"])
+        if versus == r["id"]:
+            problems.append(Problem(file, "a row cannot be compared with itself", line, "versus"))
+        elif versus not in by_id:
+            problems.append(Problem(file, f"no row has the id {versus!r}", line, "versus"))
+        elif KINDS[by_id[versus]["kind"]].target != "f":
+            msg = f"row {versus!r} is not about a share f; compare with one that is"
+            problems.append(Problem(file, msg, line, "versus"))
+    labs: dict[str, tuple[str, str, int]] = {}
+    for _, r in table.iterrows():
+        prog = r["programme"] or r["id"]
+        first = labs.setdefault(prog, (r["lab"], str(r["source_file"]), int(r["source_line"])))
+        if first[0] != r["lab"]:
+            problems.append(
+                Problem(
+                    str(r["source_file"]),
+                    f"programme {prog!r} belongs to lab {first[0]!r} ({first[1]}, line {first[2]}); "
+                    "a programme has one lab",
+                    int(r["source_line"]),
+                    "programme",
+                )
+            )
+
+
 def _check_lab_spelling(keys: list[tuple[str, str, str, int]], problems: list[Problem]) -> None:
     """Rows of one lab must share one spelling: 'OpenAI' and 'openai ' would split its lab effect."""
     first: dict[str, tuple[str, str, int]] = {}
@@ -428,14 +516,19 @@ def _check_lab_spelling(keys: list[tuple[str, str, str, int]], problems: list[Pr
 
 
 def implied_share(table: pd.DataFrame) -> pd.DataFrame:
-    """The share each row implies, with an interval where the row gives one.
+    """The value each row implies on its target's scale, with an interval where the row gives one.
 
-    Returns a frame with columns ``implied_f`` (point estimate; for a lower bound, the bound),
-    ``implied_low``, ``implied_high`` and ``reading`` (a few words on how it was read).
+    Returns a frame with columns ``target`` (``f``, ``contrast`` or ``discount``), ``implied`` (point
+    estimate; for a lower bound, the bound), ``implied_low``, ``implied_high`` and ``reading`` (a few
+    words on how it was read). ``implied_f`` repeats ``implied`` for rows whose target is f (NaN
+    otherwise).
     """
-    implied = [KINDS[r["kind"]].implied(r) for _, r in table.iterrows()]
+    kinds = [KINDS[k] for k in table["kind"]]
+    implied = [k.implied(r) for k, (_, r) in zip(kinds, table.iterrows(), strict=True)]
     out = pd.DataFrame(index=table.index)
-    out["implied_f"] = np.array([i.f for i in implied], dtype=float)
+    out["target"] = np.array([k.target for k in kinds], dtype=object)
+    out["implied"] = np.array([i.value for i in implied], dtype=float)
+    out["implied_f"] = np.where(out["target"] == "f", out["implied"], np.nan)
     out["implied_low"] = np.array([i.low for i in implied], dtype=float)
     out["implied_high"] = np.array([i.high for i in implied], dtype=float)
     out["reading"] = np.array([i.reading for i in implied], dtype=object)

@@ -44,6 +44,9 @@ QUANTILES: dict[str, float] = {
     "q99": 0.99,
 }
 FORECAST_COLUMNS: tuple[str, ...] = ("name", "unit", "mean", *QUANTILES)
+#: Columns added when the priors' outputs are given: what the priors alone imply, and how much
+#: narrower the posterior's 90% interval is (1: the data added nothing).
+PRIOR_COLUMNS: tuple[str, ...] = ("prior_q05", "prior_q50", "prior_q95", "width_ratio")
 
 #: A Squiggle fit is "good" when its 5/50/95% quantiles are within this fraction of the draws'
 #: 5-95% width of the draws' own quantiles. Fits match 5% and 95% exactly, so the error is in the
@@ -96,26 +99,39 @@ def _thin_index(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 # forecast.csv and samples.csv
 
 
-def quantile_table(outputs: Mapping[str, Output]) -> pd.DataFrame:
+def quantile_table(
+    outputs: Mapping[str, Output], prior: Mapping[str, Output] | None = None
+) -> pd.DataFrame:
     """Mean and quantiles of each output, one row per quantity.
 
     Parameters
     ----------
     outputs : mapping of str to Output
+    prior : mapping of str to Output, optional
+        The same outputs computed from the priors alone; adds :data:`PRIOR_COLUMNS` (the prior's 5%,
+        50% and 95% quantiles and ``width_ratio``, the posterior's 90% width over the prior's).
 
     Returns
     -------
     pandas.DataFrame
-        Columns exactly ``name, unit, mean, q01, q05, q10, q25, q50, q75, q90, q95, q99``, rows in
-        the order of ``outputs``. Quantiles are numpy's default (linear interpolation).
+        Columns ``name, unit, mean, q01, q05, q10, q25, q50, q75, q90, q95, q99`` (then
+        :data:`PRIOR_COLUMNS` with ``prior``), rows in the order of ``outputs``. Quantiles are
+        numpy's default (linear interpolation).
     """
     probs = np.array(list(QUANTILES.values()))
     rows = []
     for name, out in outputs.items():
         v = _values(out)
         qs = np.quantile(v, probs)
-        rows.append([name, out.unit, float(np.mean(v)), *map(float, qs)])
-    return pd.DataFrame(rows, columns=list(FORECAST_COLUMNS))
+        row = [name, out.unit, float(np.mean(v)), *map(float, qs)]
+        if prior is not None:
+            p05, p50, p95 = (float(x) for x in np.quantile(_values(prior[name]), [0.05, 0.5, 0.95]))
+            q05, q95 = np.quantile(v, [0.05, 0.95])
+            ratio = float((q95 - q05) / (p95 - p05)) if p95 > p05 else math.nan
+            row += [p05, p50, p95, ratio]
+        rows.append(row)
+    columns = [*FORECAST_COLUMNS, *(PRIOR_COLUMNS if prior is not None else ())]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def write_forecast_csv(df: pd.DataFrame, path: str | Path) -> Path:
@@ -168,7 +184,7 @@ class SquiggleFit:
     Attributes
     ----------
     family : str
-        ``"lognormal"``, ``"beta"``, ``"normal"`` or ``"point"``.
+        ``"lognormal"``, ``"beta"``, ``"reflected_lognormal"``, ``"normal"`` or ``"point"``.
     expression : str
         Squiggle expression, e.g. ``lognormal({p5: 1e9, p95: 5e9})``.
     draws_quantiles : tuple of float
@@ -203,9 +219,11 @@ def squiggle_fit(values: np.ndarray | Output, unit: str = "") -> SquiggleFit:
     """Fit one quantity's draws with a parametric Squiggle distribution.
 
     The family follows the support of the draws: shares (``unit == "share"``, all draws strictly
-    inside (0, 1)) get ``beta(alpha, beta)`` matched to the draws' 5% and 95% quantiles; other
-    positive draws get ``lognormal({p5, p95})``; anything else ``normal({p5, p95})``; draws whose
-    5% and 95% quantiles coincide get their median as a plain number.
+    inside (0, 1)) get ``beta(alpha, beta)`` matched to the draws' 5% and 95% quantiles; a share
+    below 1 that reaches 0 or below (a discount) gets ``1 - lognormal({p5, p95})``, the model's own
+    family for d; other positive draws get ``lognormal({p5, p95})``; anything else
+    ``normal({p5, p95})``; draws whose 5% and 95% quantiles coincide get their median as a plain
+    number.
 
     Parameters
     ----------
@@ -236,12 +254,19 @@ def squiggle_fit(values: np.ndarray | Output, unit: str = "") -> SquiggleFit:
                 family = "beta"
             except ValueError:
                 pass
+        elif unit == SHARE and v.max() < 1:
+            family = "reflected_lognormal"  # a discount below 1 that may be negative: 1 - lognormal
         elif v.min() > 0:
             family = "lognormal"
         if family == "beta":
             sa, sb = _num(a), _num(b)
             expr = f"beta({sa}, {sb})"
             fitted = tuple(float(x) for x in stats.beta.ppf(probs, float(sa), float(sb)))
+        elif family == "reflected_lognormal":
+            s5, s95 = _num(1.0 - q95), _num(1.0 - q5)
+            expr = f"1 - lognormal({{p5: {s5}, p95: {s95}}})"
+            lo, hi = float(s5), float(s95)
+            fitted = (1.0 - hi, 1.0 - math.sqrt(lo * hi), 1.0 - lo)
         else:
             s5, s95 = _num(q5), _num(q95)
             expr = f"{family}({{p5: {s5}, p95: {s95}}})"

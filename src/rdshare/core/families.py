@@ -11,8 +11,14 @@ puts exactly ``mass`` inside. One-parameter families on the positive line (``hal
 ``exponential``) take an interval starting at 0 and solve ``P(X <= high) = mass``. A ``uniform`` is given
 by its ends, or elicited with :func:`uniform_from_interval` (its 5% and 95% quantiles at the ends).
 
-Supports: ``real`` (any number), ``positive`` (> 0), ``unit`` (0 to 1) and ``bounded`` (a uniform's
-interval, which decides what it fits; :func:`fits_support`).
+Supports: ``real`` (any number), ``positive`` (> 0), ``unit`` (0 to 1), ``below_one`` (< 1: a discount,
+which may be negative) and ``bounded`` (a uniform's interval, which decides what it fits;
+:func:`fits_support`).
+
+A *reflected* family is ``1 - X`` for ``X`` of the named PyMC class: ``reflected_lognormal`` is the
+distribution of a d whose ``1 - d`` is lognormal, so ``log(1 - d)`` is normal and d may be negative. PyMC
+builds it as a ``CustomDist`` of ``1 - X`` with the transform ``log(1 - d)``, so the sampler works on
+that unbounded scale.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class Family:
     _pymc_names: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: ends of the support, for the promise check of elicitation: one-sided families take [0, high]
     one_sided: bool = False
+    #: the family is ``1 - X`` for X of the PyMC class ``pymc`` (support below 1)
+    reflected: bool = False
 
     def scipy(self, params: Mapping[str, float]):
         """The frozen scipy.stats distribution with these parameters."""
@@ -247,6 +255,49 @@ def _elicit_beta(low, high, mass):
     )
 
 
+class Reflected:
+    """``1 - X`` for a frozen scipy distribution ``X``: the methods rdshare uses, exactly."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def ppf(self, q):
+        return 1.0 - self.base.isf(q)
+
+    def cdf(self, x):
+        return self.base.sf(1.0 - np.asarray(x, dtype=float))
+
+    def sf(self, x):
+        return self.base.cdf(1.0 - np.asarray(x, dtype=float))
+
+    def logpdf(self, x):
+        return self.base.logpdf(1.0 - np.asarray(x, dtype=float))
+
+    def pdf(self, x):
+        return self.base.pdf(1.0 - np.asarray(x, dtype=float))
+
+    def rvs(self, size=None, random_state=None):
+        return 1.0 - self.base.rvs(size=size, random_state=random_state)
+
+    def mean(self):
+        return 1.0 - self.base.mean()
+
+    def median(self):
+        return 1.0 - self.base.median()
+
+    def std(self):
+        return self.base.std()
+
+
+def _elicit_reflected_lognormal(low, high, mass):
+    if not high < 1.0:
+        raise ValueError(
+            "a reflected_lognormal interval needs low < high < 1 (it is for d below 1)"
+        )
+    a, b = math.log1p(-high), math.log1p(-low)
+    return {"mu": (a + b) / 2.0, "sigma": (b - a) / (2.0 * _z(mass))}
+
+
 def uniform_from_interval(low: float, high: float, mass: float = DEFAULT_MASS) -> dict[str, float]:
     """The uniform whose ``(1 - mass) / 2`` and ``(1 + mass) / 2`` quantiles are ``low`` and ``high``."""
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -325,6 +376,15 @@ FAMILIES: dict[str, Family] = {
             "Uniform",
             lambda p: stats.uniform(p["lower"], p["upper"] - p["lower"]),
         ),
+        Family(
+            "reflected_lognormal",
+            ("mu", "sigma"),
+            "below_one",
+            "LogNormal",
+            lambda p: Reflected(stats.lognorm(s=p["sigma"], scale=math.exp(p["mu"]))),
+            _elicit_reflected_lognormal,
+            reflected=True,
+        ),
     )
 }
 
@@ -339,5 +399,10 @@ def fits_support(family: str, params: Mapping[str, float], need: str) -> bool:
     have = FAMILIES[family].support
     if have == "bounded":
         lo, hi = params["lower"], params["upper"]
-        return {"real": True, "positive": lo >= 0, "unit": lo >= 0 and hi <= 1}[need]
-    return have == need or need == "real"
+        return {
+            "real": True,
+            "positive": lo >= 0,
+            "unit": lo >= 0 and hi <= 1,
+            "below_one": hi <= 1,
+        }[need]
+    return have == need or need == "real" or (need == "below_one" and have == "unit")

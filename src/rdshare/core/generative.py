@@ -1,30 +1,35 @@
-"""The generative model, written once: linear predictor, new-lab draws, observations, log-likelihood.
+"""The generative model, written once: fixed effects, mean and covariance, draws, log-likelihood.
 
-Every computation of the model's arithmetic outside PyMC's own log density goes through this module:
-the simulator of simulation-based calibration (:mod:`rdshare.core.simulate`), the prior, predictive
-and log-density groups of a fit (:mod:`rdshare.inference.fast_predictive`), the new-lab predictive of
-``rdshare predict`` (:mod:`rdshare.core.predict`) and ``f_new_lab`` (:mod:`rdshare.inference.fit`). The
-PyMC model (:mod:`rdshare.inference.model`) builds its graph with the same :func:`linear_predictor` and
-:func:`row_location`, passing PyTensor's operations instead of numpy's (:class:`Ops`), so the arithmetic
-exists in one place; tests check the numpy log-likelihood against PyMC's to 1e-10.
+Every computation of the model's arithmetic goes through this module. The PyMC model
+(:mod:`rdshare.inference.model`) builds its graph with :func:`fixed_effects`, :func:`mean`,
+:func:`covariance` and the derived shares, passing PyTensor's operations (:class:`Ops`); the simulator of
+simulation-based calibration, the prior, predictive and log-density groups of a fit, ``rdshare predict``
+and ``f_new_lab`` call the numpy side. Tests check the numpy log density against PyMC's model log density
+to 1e-10 (``tests/inference/test_fast_predictive.py``) and the arithmetic against hand-written formulas
+(``tests/core/test_generative.py``).
+
+The model (``docs/model.md``; the arrays come from :mod:`rdshare.core.design`)::
+
+    theta  = (logit f_frontier, beta_pretraining, beta_posttraining, beta_era, log(1 - discount),
+              offset_gpu_hours, offset_dollars, offset_energy)
+    v      = X theta + Z_lab u + Z_programme w_p + Z_estimator w_e + L e       (one element per row)
+    u ~ N(0, sigma_lab), w_p ~ N(0, sigma_programme), w_e ~ N(0, sigma_estimator),
+    e_i ~ N(0, sqrt(s_i^2 + sigma_meas[prov_i]^2))
+    marginally  v ~ MVN(X theta, C),  C = K0 + sum_k tau_k^2 K[k]
+
+Gaussian rows observe their element of ``v``; a bound row's element is known only to lie above (or below)
+its bound. The model integrates the grouped effects out (no funnel at small scales) and samples each
+bound row's element as a latent value on its side of the bound (data augmentation: the marginal of the
+augmented density is exactly the censored likelihood).
 
 Sample axes
     Parameters are arrays whose leading axes are sample axes of any shape (``()`` for one draw,
-    ``(draws,)``, ``(chain, draw)``); per-lab parameters (``u_lab``) carry one trailing axis. Results have
-    the sample axes followed by the row axis.
-
-The model (``docs/model.md``)::
-
-    alpha  = logit(f_frontier)
-    eta_i  = alpha + beta_pretraining pre_i + beta_posttraining post_i + beta_era era_i + u_lab[lab_i]
-             + log(1 - discount) follower_i
-    mu_i   = eta_i + unit_offset [unit_i in (dollars, energy)]
-    y_i    ~ Normal(mu_i, sqrt(s_i^2 + sigma_meas[prov_i]^2))        Gaussian rows
-    x_i    ~ Normal(mu_i, sigma_meas[prov_i]), censored at b_i        bound rows
+    ``(draws,)``, ``(chain, draw)``). Results have the sample axes first.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,37 +37,41 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, log_ndtr
 
-from rdshare.core.design import Covariates, Design
-from rdshare.core.quantities import PARAMETERS, REF_YEAR, SIGMA_MEAS, Variant, variant
+from rdshare.core.design import FIXED, Covariates, Design
+from rdshare.core.quantities import (
+    GROUP_SCALES,
+    OFFSETS,
+    PARAMETERS,
+    REF_YEAR,
+    SIGMA_MEAS,
+    Variant,
+    variant,
+)
 
-_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+_LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass(frozen=True)
 class Ops:
-    """The array operations the model's arithmetic needs, for numpy or PyTensor.
-
-    ``col(v)`` puts a per-draw value in front of the row axis (numpy: ``v[..., None]``; PyTensor, whose
-    parameters are scalars, leaves it alone); ``take(u, idx)`` picks per-lab values for rows.
-    """
+    """The array operations the model's arithmetic needs, for numpy or PyTensor."""
 
     log: Callable
     log1p: Callable
-    sqrt: Callable
+    sigmoid: Callable
     stack: Callable
-    zeros: Callable
-    col: Callable
-    take: Callable
+    matvec: Callable  # matvec(X, theta): X @ theta over the trailing axis of theta
+    combine: Callable  # combine(tau2, K): sum_k tau2[..., k] K[k]
 
 
 NUMPY = Ops(
     log=np.log,
     log1p=np.log1p,
-    sqrt=np.sqrt,
-    stack=lambda xs: np.stack([np.asarray(x) for x in xs], axis=-1),
-    zeros=np.zeros,
-    col=lambda v: np.asarray(v)[..., None],
-    take=lambda u, idx: np.asarray(u)[..., idx],
+    sigmoid=expit,
+    stack=lambda xs: np.stack(
+        np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in xs]), axis=-1
+    ),
+    matvec=lambda X, theta: np.asarray(theta) @ np.asarray(X).T,
+    combine=lambda tau2, K: np.tensordot(np.asarray(tau2), np.asarray(K), axes=([-1], [0])),
 )
 
 
@@ -76,238 +85,355 @@ def logit(p, ops: Ops = NUMPY):
 
 
 def log_keep(discount, ops: Ops = NUMPY):
-    """``log(1 - d)``: the follower's log R&D intensity relative to a leader's."""
+    """``log(1 - d)``: a follower's log R&D per unit of final run relative to a leader's."""
     return ops.log1p(-discount)
 
 
-def linear_predictor(
-    x: Covariates | Any,
-    p: Mapping[str, Any],
-    v: str | Variant,
-    lab_effect: Any = None,
-    ops: Ops = NUMPY,
-    n_rows: int | None = None,
-):
-    """Log-odds of f for each row of ``x``, without the unit offset.
-
-    Parameters
-    ----------
-    x : Covariates
-        Per-row ``pretraining``, ``posttraining``, ``era`` and ``follower`` (arrays or PyTensor data).
-    p : mapping
-        Parameter draws (see "Sample axes").
-    v : str or Variant
-        The model variant: ``pooled`` has no covariates or lab effects; only ``full`` has a discount.
-    lab_effect : array, optional
-        Each row's lab effect, sample axes then rows (``u_lab`` taken at the rows' labs, or a fresh
-        draw for a new lab); required unless the variant is pooled.
-    ops : Ops
-        numpy (default) or PyTensor operations.
-    n_rows : int, optional
-        Number of rows (pooled variant only; default ``len(x.follower)``).
-    """
+def fixed_effects(p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
+    """``theta`` (trailing axis in :data:`rdshare.core.design.FIXED` order) for a variant: the pooled
+    variant has no covariates, and only the full model has a discount."""
     v = _variant(v)
-    alpha = ops.col(logit(p["f_frontier"], ops))
-    if not v.lab_effects:
-        return alpha + ops.zeros(len(x.follower) if n_rows is None else n_rows)
-    eta = (
-        alpha
-        + ops.col(p["beta_pretraining"]) * x.pretraining
-        + ops.col(p["beta_posttraining"]) * x.posttraining
-        + ops.col(p["beta_era"]) * x.era
-        + lab_effect
-    )
+    alpha = logit(p["f_frontier"], ops)
+    zero = alpha * 0.0
+    betas = [p[n] if v.lab_effects else zero for n in FIXED[1:4]]
+    keep = log_keep(p["discount"], ops) if v.discount else zero
+    return ops.stack([alpha, *betas, keep, *(p[n] for n in OFFSETS.values())])
+
+
+def scales(p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
+    """``tau`` (trailing axis in :data:`rdshare.core.design.SCALES` order); a pooled variant has no
+    grouped effects."""
+    v = _variant(v)
+    group = [p[n] if v.lab_effects else p["sigma_meas_lab"] * 0.0 for n in GROUP_SCALES]
+    return ops.stack([*group, *(p[n] for n in SIGMA_MEAS)])
+
+
+def mean(design: Design | Any, p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
+    """``X theta``: the mean of every row's latent value."""
+    return ops.matvec(design.X, fixed_effects(p, v, ops))
+
+
+def covariance(design: Design | Any, p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
+    """``C = K0 + sum_k tau_k^2 K[k]``: the covariance of the rows' latent values."""
+    tau = scales(p, v, ops)
+    return design.K0 + ops.combine(tau**2, design.K)
+
+
+def f_follower(p: Mapping[str, Any], ops: Ops = NUMPY):
+    """R&D share (FLOP) of a follower: full pipeline, reference year, typical lab."""
+    return ops.sigmoid(logit(p["f_frontier"], ops) + log_keep(p["discount"], ops))
+
+
+def f_in_unit(p: Mapping[str, Any], unit: str, ops: Ops = NUMPY):
+    """A frontier lab's share measured in ``unit``: ``logistic(logit f_frontier + offset_unit)``."""
+    return ops.sigmoid(logit(p["f_frontier"], ops) + p[OFFSETS[unit]])
+
+
+def derived(p: Mapping[str, Any], v: str | Variant) -> dict[str, np.ndarray]:
+    """The derived quantities that are functions of the parameters (numpy): ``f_frontier`` in each unit
+    and, with a discount, ``f_follower``."""
+    v = _variant(v)
+    out = {f"f_frontier_{unit}": f_in_unit(p, unit) for unit in OFFSETS}
     if v.discount:
-        eta = eta + ops.col(log_keep(p["discount"], ops)) * x.follower
-    return eta
-
-
-def sigma_meas(p: Mapping[str, Any], ops: Ops = NUMPY):
-    """The measurement-error scales stacked in provenance order (trailing axis)."""
-    return ops.stack([p[k] for k in SIGMA_MEAS])
-
-
-def row_location(design: Design | Any, eta, p: Mapping[str, Any], ops: Ops = NUMPY):
-    """(mu, sd) per row: ``mu = eta + unit_offset * offset_unit``, ``sd = sigma_meas[provenance]``."""
-    mu = eta + ops.col(p["unit_offset"]) * design.offset_unit
-    sd = ops.take(sigma_meas(p, ops), design.prov_idx)
-    return mu, sd
-
-
-def gaussian_scale(s, sd, ops: Ops = NUMPY):
-    """The sd of a Gaussian row: its own stated sd and the measurement error, in quadrature."""
-    return ops.sqrt(s**2 + sd**2)
+        out["f_follower"] = f_follower(p)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
-# numpy: the groups of a fit, simulation, prediction
+# numpy: the latent vector, densities, conditionals
 
 
-def lab_effects(design: Design, p: Mapping[str, Any]) -> np.ndarray:
-    """Each row's lab effect ``u_lab[lab_i]`` (sample axes, rows)."""
-    return NUMPY.take(p["u_lab"], design.lab_idx)
+def latent(design: Design, x_bound: np.ndarray | None = None) -> np.ndarray:
+    """Every row's latent value: the observations for Gaussian rows, ``x_bound`` for bound rows.
 
-
-def eta_rows(design: Design, p: Mapping[str, Any], v: str | Variant) -> np.ndarray:
-    """:func:`linear_predictor` for the design's rows with their labs' effects."""
-    v = _variant(v)
-    u = lab_effects(design, p) if v.lab_effects else None
-    return linear_predictor(design.x, p, v, u, n_rows=design.n_rows)
-
-
-def f_follower(p: Mapping[str, Any]) -> np.ndarray:
-    """R&D share of a follower (full pipeline, reference year, typical lab): the model's
-    ``logistic(logit f_frontier + log(1 - d))``."""
-    return expit(logit(np.asarray(p["f_frontier"])) + log_keep(np.asarray(p["discount"])))
-
-
-def deterministics(design: Design, p: Mapping[str, Any], v: str | Variant) -> dict[str, np.ndarray]:
-    """``sigma_meas``, ``f_follower`` (with a discount) and ``f_row`` from the parameters."""
-    v = _variant(v)
-    out = {"sigma_meas": sigma_meas(p)}
-    if v.discount:
-        out["f_follower"] = f_follower(p)
-    out["f_row"] = expit(eta_rows(design, p, v))
-    return out
-
-
-def draw_prior(
-    priors,
-    v: str | Variant,
-    n_labs: int,
-    draws: int,
-    rng: np.random.Generator,
-    *,
-    noncentred: bool = False,
-) -> dict[str, np.ndarray]:
-    """``draws`` joint draws of the variant's parameters and lab effects from the priors.
-
-    Draw order (fixed, so a seed gives the same draws everywhere): each parameter in the variant's order,
-    then the standard-normal lab effects ``z`` (``draws`` x ``n_labs``); ``u_lab = sigma_lab z``
-    (and ``z_lab = z`` when ``noncentred``).
+    ``x_bound`` has the sample axes then one value per bound row (None: no bound rows).
     """
-    v = _variant(v)
-    p = {name: priors[name].sample(draws, rng) for name in v.parameters}
-    if v.lab_effects:
-        z = rng.standard_normal((draws, n_labs))
-        if noncentred:
-            p["z_lab"] = z
-        p["u_lab"] = p["sigma_lab"][:, None] * z
-    return p
+    y = np.asarray(design.y, dtype=float)
+    if not design.bound_idx.size:
+        return _place(design, y, np.zeros(0))
+    xb = np.asarray(x_bound, dtype=float)
+    return _place(design, y, xb)
 
 
-def draw_observations(
-    design: Design, p: Mapping[str, Any], v: str | Variant, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """``y_obs`` and ``bound_obs`` drawn given parameters (censored draws clipped to their limits)."""
-    mu, sd = row_location(design, eta_rows(design, p, v), p)
-    out = {}
-    g, b = design.gauss_idx, design.bound_idx
-    if g.size:
-        scale = gaussian_scale(design.s, sd[..., g])
-        out["y_obs"] = mu[..., g] + scale * rng.standard_normal(mu[..., g].shape)
-    if b.size:
-        x = mu[..., b] + sd[..., b] * rng.standard_normal(mu[..., b].shape)
-        out["bound_obs"] = np.clip(x, design.bound_lower, design.bound_upper)
+def _place(design: Design, y: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    shape = np.broadcast_shapes(y.shape[:-1] if y.ndim > 1 else (), xb.shape[:-1])
+    out = np.empty((*shape, design.n_rows))
+    out[..., design.gauss_idx] = y
+    out[..., design.bound_idx] = xb
     return out
+
+
+def _chol(C: np.ndarray) -> np.ndarray:
+    return np.linalg.cholesky(C)
+
+
+def mvn_logpdf(vals: np.ndarray, m: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Multivariate normal log density, batched over leading axes."""
+    chol = _chol(C)
+    r = (vals - m)[..., None]
+    z = np.linalg.solve(chol, r)[..., 0]
+    logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    return -0.5 * (vals.shape[-1] * _LOG_2PI + logdet + np.sum(z**2, axis=-1))
+
+
+def conditionals(vals: np.ndarray, m: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each element's mean and sd given every other element (Bürkner, Gabry and Vehtari 2021):
+    with ``P = C^-1`` and ``g = P (v - m)``, mean ``v_i - g_i / P_ii``, variance ``1 / P_ii``."""
+    P = np.linalg.inv(C)
+    g = (P @ (vals - m)[..., None])[..., 0]
+    d = np.diagonal(P, axis1=-2, axis2=-1)
+    return vals - g / d, 1.0 / np.sqrt(d)
 
 
 def _normal_logpdf(x, mu, sigma):
     z = (x - mu) / sigma
-    return -0.5 * z**2 - np.log(sigma) - _LOG_SQRT_2PI
-
-
-def log_likelihood(design: Design, p: Mapping[str, Any], v: str | Variant) -> dict[str, np.ndarray]:
-    """Pointwise log likelihood of the observed data: ``y_obs`` [obs] and ``bound_obs`` [bound].
-
-    A bound row is PyMC's ``Censored(Normal(mu, sigma_meas), lower, upper)`` observed at ``b``:
-    ``log P(x >= b)`` when ``b`` is the upper limit, ``log P(x <= b)`` when it is the lower one.
-    """
-    mu, sd = row_location(design, eta_rows(design, p, v), p)
-    out = {}
-    g, bi = design.gauss_idx, design.bound_idx
-    if g.size:
-        out["y_obs"] = _normal_logpdf(design.y, mu[..., g], gaussian_scale(design.s, sd[..., g]))
-    if bi.size:
-        m, s = mu[..., bi], sd[..., bi]
-        b, lower, upper = design.b, design.bound_lower, design.bound_upper
-        z = (b - m) / s
-        ll = np.where(
-            b == lower,
-            log_ndtr(z),  # log P(x <= b)
-            np.where(b == upper, log_ndtr(-z), _normal_logpdf(b, m, s)),  # log P(x >= b) or density
-        )
-        out["bound_obs"] = np.where((b < lower) | (b > upper), -np.inf, ll)
-    return out
+    return -0.5 * z**2 - np.log(sigma) - 0.5 * _LOG_2PI
 
 
 def log_density(x, mu, sigma):
-    """Normal log density, elementwise (for the lab effects' log prior)."""
+    """Normal log density, elementwise."""
     return _normal_logpdf(x, mu, sigma)
+
+
+def log_joint(design: Design, p: Mapping[str, Any], v: str | Variant, x_bound=None) -> np.ndarray:
+    """``log MVN(v | X theta, C)`` of the augmented latent vector (Gaussian rows and bound latents)."""
+    vals = latent(design, x_bound)
+    return mvn_logpdf(vals, mean(design, p, v), covariance(design, p, v))
+
+
+def log_likelihood(
+    design: Design, p: Mapping[str, Any], v: str | Variant, x_bound=None
+) -> dict[str, np.ndarray]:
+    """Pointwise log likelihood for leave-one-out, one term per row, each given every other row.
+
+    ``y_obs`` [obs]: a Gaussian row's log density given the others (the non-factorised normal model's LOO
+    term); ``bound_obs`` [bound]: the log probability that a bound row's latent value lies on its side of
+    the bound, given the others. ``by_lab`` [lab]: the log density of a lab's Gaussian rows jointly given
+    every other lab's rows, plus its bound rows' terms (for a leave-one-lab-out first look).
+    """
+    vals = latent(design, x_bound)
+    m, C = mean(design, p, v), covariance(design, p, v)
+    cm, cs = conditionals(vals, m, C)
+    out = {}
+    g, bi = design.gauss_idx, design.bound_idx
+    if g.size:
+        out["y_obs"] = _normal_logpdf(vals[..., g], cm[..., g], cs[..., g])
+    if bi.size:
+        z = (design.b - cm[..., bi]) / cs[..., bi]
+        out["bound_obs"] = np.where(design.bound_dir > 0, log_ndtr(-z), log_ndtr(z))
+    out["by_lab"] = _lab_terms(design, vals, m, C, out)
+    return out
+
+
+def _lab_terms(design: Design, vals, m, C, pointwise) -> np.ndarray:
+    """Per lab: the block conditional log density of its Gaussian rows, plus its bound rows' terms."""
+    n_labs = design.n_labs
+    out = np.zeros((*vals.shape[:-1], n_labs))
+    P = np.linalg.inv(C)
+    r = vals - m
+    gauss = set(design.gauss_idx.tolist())
+    for lab in range(n_labs):
+        rows = [i for i in np.flatnonzero(design.lab_idx == lab) if i in gauss]
+        if rows:
+            idx = np.array(rows)
+            Pb = P[..., idx[:, None], idx[None, :]]
+            g = (P @ r[..., None])[..., 0][..., idx]
+            # conditional of a block: mean r_b - Pb^-1 g_b, precision Pb
+            resid = np.linalg.solve(Pb, g[..., None])[..., 0]
+            _sign, logdet = np.linalg.slogdet(Pb)
+            quad = np.sum(resid * (Pb @ resid[..., None])[..., 0], axis=-1)
+            out[..., lab] = 0.5 * logdet - 0.5 * (len(rows) * _LOG_2PI + quad)
+        if "bound_obs" in pointwise:
+            k = np.flatnonzero(design.lab_idx[design.bound_idx] == lab)
+            if k.size:
+                out[..., lab] += pointwise["bound_obs"][..., k].sum(axis=-1)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# numpy: the grouped effects, draws and simulation
+
+
+def _group_loadings(design: Design) -> tuple[np.ndarray, list[slice]]:
+    B = np.concatenate([design.Z_lab, design.Z_programme, design.Z_estimator], axis=1)
+    sizes = [design.Z_lab.shape[1], design.Z_programme.shape[1], design.Z_estimator.shape[1]]
+    edges = np.cumsum([0, *sizes])
+    return B, [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def _group_prior_sd(design: Design, p, v) -> np.ndarray:
+    tau = scales(p, v)
+    _, parts = _group_loadings(design)
+    cols = [
+        np.repeat(tau[..., k : k + 1], sl.stop - sl.start, axis=-1) for k, sl in enumerate(parts)
+    ]
+    return np.concatenate(cols, axis=-1)
+
+
+def effects_given_data(
+    design: Design,
+    p: Mapping[str, Any],
+    v: str | Variant,
+    x_bound,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """One draw of the lab, programme and estimator effects from their conditional given the data, the
+    bound latents and the parameters (Gaussian: mean ``G B' C^-1 (v - m)``, covariance
+    ``G - G B' C^-1 B G``), per sample. Keys ``u_lab``, ``u_programme``, ``u_estimator``."""
+    B, parts = _group_loadings(design)
+    vals = latent(design, x_bound)
+    m, C = mean(design, p, v), covariance(design, p, v)
+    sd = _group_prior_sd(design, p, v)  # (..., G)
+    GB = sd[..., :, None] ** 2 * B.T  # G B'  (..., G, n)
+    Cinv = np.linalg.inv(C)
+    A = GB @ Cinv  # (..., G, n)
+    mu = (A @ (vals - m)[..., None])[..., 0]
+    cov = np.einsum("...g,gh->...gh", sd**2, np.eye(B.shape[1])) - A @ np.swapaxes(GB, -1, -2)
+    cov = 0.5 * (cov + np.swapaxes(cov, -1, -2)) + 1e-12 * np.eye(B.shape[1])
+    draw = mu + (np.linalg.cholesky(cov) @ rng.standard_normal((*mu.shape, 1)))[..., 0]
+    names = ("u_lab", "u_programme", "u_estimator")
+    return {n: draw[..., sl] for n, sl in zip(names, parts, strict=True)}
+
+
+def draw_prior(
+    priors, v: str | Variant, draws: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """``draws`` joint draws of the variant's parameters from the priors (in the variant's order)."""
+    v = _variant(v)
+    return {name: priors[name].sample(draws, rng) for name in v.parameters}
+
+
+def draw_effects_prior(
+    design: Design, p: Mapping[str, Any], v: str | Variant, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Lab, programme and estimator effects drawn from their priors, per sample."""
+    sd = _group_prior_sd(design, p, v)
+    draw = sd * rng.standard_normal(sd.shape)
+    _, parts = _group_loadings(design)
+    names = ("u_lab", "u_programme", "u_estimator")
+    return {n: draw[..., sl] for n, sl in zip(names, parts, strict=True)}
+
+
+def _noise_cov(design: Design, p, v) -> np.ndarray:
+    tau = scales(p, v)
+    k = len(GROUP_SCALES)
+    return design.K0 + NUMPY.combine(tau[..., k:] ** 2, design.K[k:])
+
+
+def replicate(
+    design: Design,
+    p: Mapping[str, Any],
+    v: str | Variant,
+    effects: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Every row's latent value drawn again given the grouped effects: new noise, the same programmes."""
+    B, _ = _group_loadings(design)
+    b = np.concatenate([effects["u_lab"], effects["u_programme"], effects["u_estimator"]], axis=-1)
+    m = mean(design, p, v) + b @ B.T
+    chol = _chol(_noise_cov(design, p, v))
+    return m + (chol @ rng.standard_normal((*m.shape, 1)))[..., 0]
+
+
+def loo_draws(
+    design: Design, p: Mapping[str, Any], v: str | Variant, x_bound, rng: np.random.Generator
+) -> np.ndarray:
+    """One draw per sample of each Gaussian row's report from its leave-one-out predictive given the
+    parameters, ``p(y_i | every other row, theta)`` (the conditional :func:`log_likelihood` scores).
+    Re-weighted by PSIS, these give an exact LOO-PIT for a model whose rows are not conditionally
+    independent; replicated reports given the fitted effects would not (they have seen ``y_i``)."""
+    vals = latent(design, x_bound)
+    cm, cs = conditionals(vals, mean(design, p, v), covariance(design, p, v))
+    g = design.gauss_idx
+    return cm[..., g] + cs[..., g] * rng.standard_normal(cm[..., g].shape)
+
+
+def split_observations(design: Design, vals: np.ndarray) -> dict[str, np.ndarray]:
+    """``y_obs`` (Gaussian rows) and ``bound_obs`` (bound rows' latent values) of a latent vector."""
+    out = {}
+    if design.gauss_idx.size:
+        out["y_obs"] = vals[..., design.gauss_idx]
+    if design.bound_idx.size:
+        out["bound_obs"] = vals[..., design.bound_idx]
+    return out
 
 
 def simulate(design: Design, p: Mapping[str, Any], rng: np.random.Generator) -> Design:
     """A dataset with ``design``'s structure simulated from one draw ``p`` of the full model.
 
-    Gaussian rows get a new observation; bound rows a new direction (the latent log-odds at or above
-    the bound, or below it).
+    The grouped effects are drawn from their priors, then every row's latent value; Gaussian rows get a new
+    observation, bound rows a new outcome (the latent value at or above the bound, or below it).
     """
-    mu, sd = row_location(design, eta_rows(design, p, "full"), p)
-    g = design.gauss_idx
-    y = mu[g] + rng.standard_normal(len(g)) * gaussian_scale(design.s, sd[g])
-    bi = design.bound_idx
-    x = mu[bi] + rng.standard_normal(len(bi)) * sd[bi]
-    return design.with_observations(y, x >= design.b)
+    effects = draw_effects_prior(design, p, "full", rng)
+    vals = replicate(design, p, "full", effects, rng)
+    return design.with_observations(vals[design.gauss_idx], vals[design.bound_idx] >= design.b)
+
+
+def f_rows(design: Design, p: Mapping[str, Any], v: str | Variant, effects) -> np.ndarray:
+    """Each share row's programme's R&D share in FLOP: its fixed effects without the unit offset, plus its
+    lab and programme effects (not the estimator's, which is the figure's error). Rows ``f_idx``."""
+    theta = fixed_effects(p, v)
+    no_offset = np.array(design.X[design.f_idx], copy=True)
+    no_offset[:, len(FIXED) - len(OFFSETS) :] = 0.0
+    eta = theta @ no_offset.T
+    eta = eta + effects["u_lab"][..., design.lab_idx[design.f_idx]]
+    eta = eta + effects["u_programme"][..., design.programme_idx[design.f_idx]]
+    return expit(eta)
 
 
 def new_lab(
     p: Mapping[str, Any],
     x: Covariates,
-    z: np.ndarray,
+    z_lab: np.ndarray,
+    z_programme: np.ndarray | None = None,
     v: str | Variant = "full",
-    *,
-    offset: bool = False,
 ) -> np.ndarray:
-    """f for a new, unseen lab with covariates ``x`` (one row), per draw.
+    """f for a new, unseen lab's programme with covariates ``x`` (one programme), per draw.
 
-    The lab effect is unknown, so it is a fresh draw from the between-lab distribution:
-    ``sigma_lab * z`` with ``z`` standard normal, one per draw. With ``offset`` the unit offset is added
-    (a dollar or energy share). Parameters absent from ``p`` that the variant lacks count as 0.
+    Its lab and programme effects are unknown, so each is a fresh draw from its spread:
+    ``sigma_lab z_lab + sigma_programme z_programme`` (standard-normal ``z``, one per draw). The share is in
+    ``x``'s unit (its offset is added; FLOP by default).
     """
     v = _variant(v)
+    eta = (fixed_effects(p, v) @ x.fixed_rows().T)[..., 0]
     if v.lab_effects:
-        u = NUMPY.col(np.asarray(p["sigma_lab"]) * z)
-        eta = linear_predictor(x, p, v, u)
-    else:
-        eta = linear_predictor(x, p, v, n_rows=1)
-    if offset:
-        eta = eta + NUMPY.col(p["unit_offset"])
-    return expit(eta[..., 0])
+        eta = eta + np.asarray(p["sigma_lab"]) * z_lab
+        if z_programme is not None:
+            eta = eta + np.asarray(p["sigma_programme"]) * z_programme
+    return expit(eta)
 
 
-def frontier(year: int = REF_YEAR) -> Covariates:
-    """Covariates of one frontier leader's full pipeline in ``year``."""
-    return Covariates.one(position="leader", scope="full", year=year)
+def frontier(year: int = REF_YEAR, unit: str | None = None) -> Covariates:
+    """Covariates of one frontier leader's full pipeline in ``year`` (share in ``unit``, FLOP default)."""
+    return Covariates.one(position="leader", scope="full", year=year, unit=unit)
 
 
 __all__ = [
     "NUMPY",
     "PARAMETERS",
     "Ops",
-    "deterministics",
-    "draw_observations",
+    "conditionals",
+    "covariance",
+    "derived",
+    "draw_effects_prior",
     "draw_prior",
-    "eta_rows",
+    "effects_given_data",
     "f_follower",
+    "f_in_unit",
+    "f_rows",
+    "fixed_effects",
     "frontier",
-    "gaussian_scale",
-    "linear_predictor",
+    "latent",
     "log_density",
+    "log_joint",
     "log_keep",
     "log_likelihood",
     "logit",
+    "mean",
+    "mvn_logpdf",
     "new_lab",
-    "row_location",
-    "sigma_meas",
+    "replicate",
+    "scales",
     "simulate",
+    "split_observations",
 ]

@@ -11,19 +11,18 @@ and gets the distribution of that lab's f implied by the posterior. For each pos
             + beta_posttraining_s * [scope = posttraining]
             + beta_era_s * (year - 2025)
             + log(1 - discount_s) * [position = follower]
-            + u_s                                    u_s ~ Normal(0, sigma_lab_s), fresh per draw
-            + unit_offset_s * [unit in (dollars, energy)]
+            + offset_<unit>_s                           the unit's offset (0 for FLOP)
+            + u_s + w_s      u_s ~ Normal(0, sigma_lab_s), w_s ~ Normal(0, sigma_programme_s), fresh per draw
     f_s   = logistic(eta_s)
 
-This is the model's linear predictor (:func:`rdshare.core.generative.new_lab`) for a lab
-the data never saw: its lab effect ``u`` is unknown, so it is drawn from the between-lab distribution,
-one fresh value per posterior draw. Leaving it out would give the interval of an *average* lab, which
-is overconfident about any particular one. The measurement error of a reported figure is not added:
-the prediction is of the lab's share itself, not of a noisy report of it.
+This is the model's fixed effects (:func:`rdshare.core.generative.new_lab`) for a programme of a lab the
+data never saw: its lab and programme effects are unknown, so each is drawn from its spread, one fresh
+value per posterior draw. Leaving them out would give the interval of an *average* lab, which is
+overconfident about any particular one. The measurement error of a reported figure is not added: the
+prediction is of the programme's share itself, not of a noisy report of it.
 
-The unit offset applies only when ``unit`` is dollars or energy (shares of spending or of energy
-overstate R&D's share of FLOP, because R&D runs at lower hardware utilisation); FLOP, GPU-hours or no
-unit at all predict the share of compute.
+Each unit other than FLOP has its own offset (shares of GPU-hours, dollars or energy overstate R&D's share
+of FLOP, because R&D runs at lower utilisation); with no unit the prediction is the share of FLOP.
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ import numpy as np
 from rdshare.core import generative as gen
 from rdshare.core.dataset import YEAR_RANGE
 from rdshare.core.design import Covariates
-from rdshare.core.kinds import OFFSET_UNITS, POSITIONS, SCOPES, UNITS
-from rdshare.core.quantities import REF_YEAR, SIGMA_MEAS, VARIANTS
+from rdshare.core.kinds import POSITIONS, SCOPES, UNITS
+from rdshare.core.quantities import OFFSETS, REF_YEAR, SIGMA_MEAS, VARIANTS
 from rdshare.errors import InputError, Problem
 
 __all__ = [
@@ -63,7 +62,9 @@ _ALIASES = {
 
 #: Posterior parameters a prediction reads (the full variant's, but the measurement errors); all but
 #: ``f_frontier`` default to 0 when absent (the ``no_discount`` and ``pooled`` variants fix them at 0).
-PARAMETERS = tuple(p for p in VARIANTS["full"].parameters if p not in SIGMA_MEAS)
+PARAMETERS = tuple(
+    p for p in VARIANTS["full"].parameters if p not in (*SIGMA_MEAS, "sigma_estimator")
+)
 
 #: Keys of :meth:`Prediction.summary`, exactly.
 SUMMARY_KEYS = ("mean", "q05", "q25", "q50", "q75", "q95")
@@ -84,7 +85,7 @@ class LabSpec:
         Year the development happens, in :data:`rdshare.core.dataset.YEAR_RANGE`.
     unit : str or None
         What the share is measured in (``gpu_hours``, ``flop``, ``energy``, ``dollars``); None for
-        compute (no unit offset).
+        FLOP (no offset).
     """
 
     position: str = "leader"
@@ -94,8 +95,8 @@ class LabSpec:
 
     @property
     def offset_applies(self) -> bool:
-        """True when the unit offset is added (dollar or energy shares)."""
-        return self.unit in OFFSET_UNITS
+        """True when a unit offset is added (any unit but FLOP)."""
+        return self.unit in OFFSETS
 
     def to_dict(self) -> dict:
         """The covariates as a plain dict (``unit`` is None when not given)."""
@@ -107,11 +108,11 @@ class LabSpec:
         }
 
     def describe(self) -> str:
-        """``"position=follower, scope=pretraining, year=2022, unit=dollars (unit offset applied)"``."""
+        """``"position=follower, scope=pretraining, year=2022, unit=dollars (dollar offset applied)"``."""
         text = f"position={self.position}, scope={self.scope}, year={self.year}"
         if self.unit is None:
-            return text + " (share of compute; no unit offset)"
-        note = "unit offset applied" if self.offset_applies else "no unit offset"
+            return text + " (share of FLOP; no unit offset)"
+        note = f"{self.unit} offset applied" if self.offset_applies else "the reference unit"
         return text + f", unit={self.unit} ({note})"
 
 
@@ -259,7 +260,7 @@ def predict_new_lab(
     ------
     InputError
         Missing ``f_frontier``, draws of different lengths or shapes, or values outside their
-        support (shares outside [0, 1], a negative ``sigma_lab``, NaN).
+        support (``f_frontier`` outside [0, 1], a discount of 1 or more, a negative spread, NaN).
     """
     src = "<posterior draws>"
     problems: list[Problem] = []
@@ -283,11 +284,15 @@ def predict_new_lab(
     if len(sizes) > 1:
         lengths = ", ".join(f"{k}: {a.size}" for k, a in arrays.items())
         problems.append(Problem(src, f"draws differ in length ({lengths})"))
-    for name in ("f_frontier", "discount"):
-        if name in arrays and not np.all((arrays[name] >= 0) & (arrays[name] <= 1)):
-            problems.append(Problem(src, "must hold shares in [0, 1]", field=name))
-    if "sigma_lab" in arrays and np.any(arrays["sigma_lab"] < 0):
-        problems.append(Problem(src, "must be 0 or more", field="sigma_lab"))
+    if "f_frontier" in arrays and not np.all(
+        (arrays["f_frontier"] >= 0) & (arrays["f_frontier"] <= 1)
+    ):
+        problems.append(Problem(src, "must hold shares in [0, 1]", field="f_frontier"))
+    if "discount" in arrays and not np.all(arrays["discount"] < 1):
+        problems.append(Problem(src, "must hold discounts below 1", field="discount"))
+    for name in ("sigma_lab", "sigma_programme"):
+        if name in arrays and np.any(arrays[name] < 0):
+            problems.append(Problem(src, "must be 0 or more", field=name))
     if problems:
         raise InputError(problems)
 
@@ -295,8 +300,8 @@ def predict_new_lab(
     p = {name: arrays.get(name, np.zeros(n)) for name in PARAMETERS}
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(0 if rng is None else rng)
-    z = rng.standard_normal(n)
-    x = Covariates.one(position=lab.position, scope=lab.scope, year=lab.year)
+    z_lab, z_programme = rng.standard_normal(n), rng.standard_normal(n)
+    x = Covariates.one(position=lab.position, scope=lab.scope, year=lab.year, unit=lab.unit)
     with np.errstate(divide="ignore", invalid="ignore"):
-        draws = gen.new_lab(p, x, z, "full", offset=lab.offset_applies)
+        draws = gen.new_lab(p, x, z_lab, z_programme, "full")
     return Prediction(lab=lab, draws=draws)

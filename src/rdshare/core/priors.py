@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,7 @@ from rdshare.errors import InputError, Problem, parse_toml, read_input
 
 #: Largest prior file accepted, in bytes.
 MAX_BYTES = 1024 * 1024
+_ROW_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 #: distribution -> (parameter names in order, support): a view of :data:`rdshare.core.families.FAMILIES`.
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -49,7 +51,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     name: (QUANTITIES[name].support, QUANTITIES[name].meaning) for name in _PARAMETER_NAMES
 }
 
-_PRIOR_KEYS = {"dist", "interval", "mass", "rationale", "source"}
+_PRIOR_KEYS = {"dist", "interval", "mass", "rationale", "source", "rests_on"}
 _META_KEYS = {"name", "description", "use_when", "updated"}
 _TOP_KEYS = {"meta", "priors"}
 
@@ -75,6 +77,8 @@ class Prior:
     source: str
     interval: tuple[float, float] | None = None
     mass: float | None = None
+    #: ids of evidence rows this prior was built from (they must not also be fitted)
+    rests_on: tuple[str, ...] = ()
 
     def scipy(self):
         """The equivalent frozen scipy.stats distribution."""
@@ -121,6 +125,7 @@ class PriorSet:
                     "params": p.params,
                     "rationale": p.rationale,
                     "source": p.source,
+                    "rests_on": list(p.rests_on),
                 }
                 for p in self
             },
@@ -178,6 +183,8 @@ _SUPPORT_WORDS = {
     "real": "any real number",
     "positive": "positive values (lognormal, halfnormal, exponential, gamma, or uniform >= 0)",
     "unit": "values in (0, 1) (beta, or uniform inside [0, 1])",
+    "below_one": "values below 1, negative ones included (reflected_lognormal, beta, or uniform "
+    "with upper <= 1)",
 }
 
 
@@ -190,6 +197,50 @@ def load(path: str | Path | None = None) -> PriorSet:
     raw = read_input(path, MAX_BYTES, "TOML file")
     text, doc = parse_toml(raw, str(path))
     return parse(doc, text=text, path=path, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def check_independent(priors: PriorSet, table) -> None:
+    """Refuse priors that rest on a fitted row: the same evidence would count twice.
+
+    ``table`` is the dataset's table (fitted and excluded rows). A prior whose ``rests_on`` names a row
+    that is fitted raises :class:`InputError` naming both; rows that are excluded (or not in the table)
+    are fine.
+
+    Raises
+    ------
+    InputError
+        One problem per (prior, fitted row), located at the prior's ``rests_on`` line.
+    """
+    fitted = {r["id"]: r for _, r in table.iterrows() if r["exclude"] == ""}
+    text = ""
+    if priors.path and Path(priors.path).is_file():
+        try:
+            text = Path(priors.path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+    problems = []
+    for p in priors:
+        for rid in p.rests_on:
+            if rid in fitted:
+                r = fitted[rid]
+                problems.append(
+                    Problem(
+                        str(priors.path),
+                        f"the prior of '{p.name}' rests on row '{rid}' ({r['source_file']}, line "
+                        f"{r['source_line']}), which is also fitted: the same evidence would count "
+                        f"twice. Exclude the row (--exclude {rid}, or --exclude-rests-on for every "
+                        "row this file rests on) or use a prior that does not rest on it",
+                        line=line_of(text, f"priors.{p.name}", "rests_on"),
+                        field=f"priors.{p.name}.rests_on",
+                    )
+                )
+    if problems:
+        raise InputError(problems)
+
+
+def rests_on(priors: PriorSet) -> tuple[str, ...]:
+    """Every row id any prior of the set rests on, in order."""
+    return tuple(dict.fromkeys(rid for p in priors for rid in p.rests_on))
 
 
 def coerce(priors=None) -> PriorSet:
@@ -347,6 +398,16 @@ def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:
         fail(f"a {dist} prior does not fit '{pname}', which takes {_SUPPORT_WORDS[need]}", "dist")
     if not ok:
         return None
+    rests_on = spec.get("rests_on", [])
+    if not isinstance(rests_on, list) or any(
+        not isinstance(x, str) or not _ROW_ID.fullmatch(x) for x in rests_on
+    ):
+        fail(
+            'must be a list of evidence row ids, e.g. rests_on = ["bloom", "opt-175b"] '
+            "(the rows this prior was built from; [] or left out when it rests on none)",
+            "rests_on",
+        )
+        return None
     return Prior(
         name=pname,
         dist=dist,
@@ -355,4 +416,5 @@ def _parse_one(pname: str, spec: dict, table: str, bad) -> Prior | None:
         source=spec["source"].strip(),
         interval=iv,
         mass=float(mass) if iv is not None else None,
+        rests_on=tuple(dict.fromkeys(rests_on)),
     )

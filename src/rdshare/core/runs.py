@@ -171,6 +171,18 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
+def write_csv(path: Path, frame, *, index_label: str | None = None) -> None:
+    """A table as CSV with six significant digits and LF line ends (stable bytes); the index is written
+    only under ``index_label``."""
+    frame.to_csv(
+        path,
+        index=index_label is not None,
+        index_label=index_label,
+        float_format="%.6g",
+        lineterminator="\n",
+    )
+
+
 def write_manifest(folder: Path, info: dict, hashed: tuple[str, ...]) -> dict:
     """Hash the result files ``hashed`` (paths relative to ``folder``) and write the manifest.
 

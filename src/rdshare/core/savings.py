@@ -9,7 +9,8 @@ posterior draw, and returns arrays of that shape. Symbols:
 - ``f``: the R&D share of development compute of a lab that works alone; ``r = f / (1 - f)`` its
   odds, R&D per unit of final run;
 - ``d``: the knowledge-sharing discount, the share of R&D per unit of final run a lab avoids by
-  building on peers' openly published work, relative to a lab that cannot;
+  building on peers' openly published work, relative to a lab that cannot; below 1, and negative when
+  open work costs a follower more than it saves (then every "saving" below is a cost, negative);
 - ``N``: number of labs; ``s``: the share of each lab's R&D that a consortium builds once for all.
 
 Formulas (each function's docstring says why):
@@ -23,8 +24,8 @@ open ecosystem of N labs   saving ``(N - 1) C f d``; alone ``N C f``
 consortium of N labs       saving ``(N - 1) C f s``; alone ``N C f``
 =========================  =================================================
 
-Bad values (negative budgets, shares outside [0, 1], fewer than one lab, NaN) raise
-:class:`~rdshare.errors.InputError`.
+Bad values (negative budgets, shares outside [0, 1], a discount of 1 or more, fewer than one lab, NaN)
+raise :class:`~rdshare.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -197,6 +198,20 @@ def _share(x, name: str, *, below_one: bool = False) -> np.ndarray:
     return a
 
 
+def _discount(x, name: str = "d") -> np.ndarray:
+    """A discount: finite and below 1 (negative when open work costs a follower more than it saves)."""
+    a = _arr(x, name)
+    if np.isinf(a).any() or (a >= 1).any():
+        raise InputError(
+            Problem(
+                _WHERE,
+                f"is a discount and must be finite and below 1, got max {a.max():.6g}",
+                field=name,
+            )
+        )
+    return a
+
+
 def _labs(x, name: str = "n_labs") -> np.ndarray:
     a = _arr(x, name)
     if (a < 1).any() or np.isinf(a).any() or (a != np.round(a)).any():
@@ -303,14 +318,14 @@ def avoided_from_budget(budget, f, d) -> np.ndarray:
     f : array_like
         R&D share of the lab working alone, in [0, 1].
     d : array_like
-        Discount (or an eroded discount), in [0, 1].
+        Discount (or an eroded discount), below 1.
 
     Returns
     -------
     numpy.ndarray
         In the budget's unit.
     """
-    c, f, d = _broadcast(_nonneg(budget, "budget"), _share(f, "f"), _share(d, "d"))
+    c, f, d = _broadcast(_nonneg(budget, "budget"), _share(f, "f"), _discount(d))
     return c * f * d
 
 
@@ -329,14 +344,14 @@ def avoided_from_final_run(final_run, f, d) -> np.ndarray:
     f : array_like
         R&D share of the lab working alone, in [0, 1).
     d : array_like
-        Discount, in [0, 1].
+        Discount, below 1.
 
     Returns
     -------
     numpy.ndarray
         In the final run's unit.
     """
-    F, r, d = _broadcast(_nonneg(final_run, "final_run"), odds(f), _share(d, "d"))
+    F, r, d = _broadcast(_nonneg(final_run, "final_run"), odds(f), _discount(d))
     return F * r * d
 
 
@@ -349,7 +364,7 @@ def effective_discount(d, fork_rate) -> np.ndarray:
     Parameters
     ----------
     d : array_like
-        Discount, in [0, 1].
+        Discount, below 1.
     fork_rate : array_like
         In [0, 1].
 
@@ -357,7 +372,7 @@ def effective_discount(d, fork_rate) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    d, k = _broadcast(_share(d, "d"), _share(fork_rate, "fork_rate"))
+    d, k = _broadcast(_discount(d), _share(fork_rate, "fork_rate"))
     return d * (1.0 - k)
 
 
@@ -373,7 +388,7 @@ def lead_discount(d, lead_months, halflife_months=DEFAULT_HALFLIFE_MONTHS) -> np
     Parameters
     ----------
     d : array_like
-        Discount of a lab level with the open frontier, in [0, 1].
+        Discount of a lab level with the open frontier, below 1.
     lead_months : array_like
         Lead over the open frontier in months, >= 0 (0 gives ``d``).
     halflife_months : array_like
@@ -384,7 +399,7 @@ def lead_discount(d, lead_months, halflife_months=DEFAULT_HALFLIFE_MONTHS) -> np
     numpy.ndarray
     """
     d, t, h = _broadcast(
-        _share(d, "d"),
+        _discount(d),
         _nonneg(lead_months, "lead_months"),
         _positive(halflife_months, "halflife_months"),
     )
@@ -428,7 +443,7 @@ def ecosystem_savings(budget_per_lab, f, d, n_labs) -> GroupSavings:
     f : array_like
         R&D share of a lab working alone, in [0, 1].
     d : array_like
-        Discount (after any fork erosion), in [0, 1].
+        Discount (after any fork erosion), below 1.
     n_labs : array_like
         ``N``, whole number >= 1.
 
@@ -438,7 +453,7 @@ def ecosystem_savings(budget_per_lab, f, d, n_labs) -> GroupSavings:
         ``alone``, ``shared`` and ``saving``, in the budget's unit.
     """
     return _group(
-        _nonneg(budget_per_lab, "budget_per_lab"), _share(f, "f"), _share(d, "d"), _labs(n_labs)
+        _nonneg(budget_per_lab, "budget_per_lab"), _share(f, "f"), _discount(d), _labs(n_labs)
     )
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from rdshare.core import savings as sv
 from rdshare.core._toml import line_of
+from rdshare.core.quantities import share_in
 from rdshare.core.savings import SHARE, Output, Unit, get_unit
 from rdshare.core.uncertain import Uncertain, parse_uncertain
 from rdshare.errors import InputError, Problem, read_input
@@ -50,6 +51,7 @@ __all__ = [
     "Scenario",
     "evaluate",
     "load_scenario",
+    "required_draws",
     "scenario_from_options",
     "shipped_scenarios",
 ]
@@ -91,14 +93,24 @@ INPUTS: dict[str, InputSpec] = {
 _SCENARIO_KEYS = ("name", "description", "unit")
 _TABLES = ("scenario", "inputs")
 
-#: Posterior draws :func:`evaluate` needs.
+#: Posterior draws :func:`evaluate` always needs (plus the frontier share in the scenario's unit,
+#: :func:`required_draws`).
 REQUIRED_DRAWS = ("f_frontier", "f_follower", "discount")
+
+#: The model's unit for each scenario unit (energy is measured in MWh in scenarios).
+MODEL_UNIT = {
+    "gpu_hours": "gpu_hours",
+    "flop": "flop",
+    "dollars": "dollars",
+    "energy_mwh": "energy",
+}
 
 #: Every output :func:`evaluate` returns, in this order.
 OUTPUT_NAMES = (
     "f_frontier",
     "f_follower",
     "discount",
+    "rd_share",
     "rd_compute",
     "discount_effective",
     "savings",
@@ -371,11 +383,17 @@ def _tname(v: object) -> str:
 # evaluation
 
 
-def _check_draws(draws: dict) -> int:
+def required_draws(scenario: Scenario) -> tuple[str, ...]:
+    """The draws :func:`evaluate` needs for ``scenario``: :data:`REQUIRED_DRAWS` and the frontier share in
+    the scenario's unit (``f_frontier_dollars`` for a dollar budget)."""
+    return tuple(dict.fromkeys((*REQUIRED_DRAWS, share_in(MODEL_UNIT[scenario.unit.name]))))
+
+
+def _check_draws(draws: dict, names: tuple[str, ...]) -> int:
     src = "<posterior draws>"
     problems: list[Problem] = []
     n = None
-    for k in REQUIRED_DRAWS:
+    for k in names:
         if k not in draws:
             problems.append(Problem(src, "is missing", field=k))
             continue
@@ -389,7 +407,11 @@ def _check_draws(draws: dict) -> int:
             n = a.size
         elif a.size != n:
             problems.append(Problem(src, f"has {a.size} draws, others have {n}", field=k))
-        if not np.issubdtype(a.dtype, np.number) or not np.all((a >= 0) & (a <= 1)):
+        if not np.issubdtype(a.dtype, np.number):
+            problems.append(Problem(src, "must hold numbers", field=k))
+        elif k == "discount" and not np.all(a < 1):
+            problems.append(Problem(src, "must hold discounts below 1 (no NaN)", field=k))
+        elif k != "discount" and not np.all((a >= 0) & (a <= 1)):
             problems.append(Problem(src, "must hold shares in [0, 1] (no NaN)", field=k))
     if problems:
         raise InputError(problems)
@@ -408,26 +430,33 @@ def evaluate(
 
     Which f where: the budget ``C`` (or final run ``F``) is that of a lab working alone, and the
     outputs ask what sharing saves against that. A lab that cannot build on peers has the R&D
-    intensity of a frontier leader, so every amount uses ``f_frontier`` as the no-sharing baseline;
-    ``f_follower`` (whose odds are ``r_frontier (1 - d)`` in the model) is reported as is. With
-    ``final_run`` given, ``C = F / (1 - f_frontier)`` so that ``C f = F r``.
+    intensity of a frontier leader, so every amount uses the frontier share as the no-sharing
+    baseline, measured in the scenario's unit: a dollar budget is multiplied by the share of dollars
+    (``f_frontier_dollars``, the FLOP share shifted by the dollar offset), a GPU-hour budget by the
+    GPU-hour share. That share is the output ``rd_share`` (written f below). ``f_frontier`` and
+    ``f_follower`` (the model's FLOP shares) are reported as they are. With ``final_run`` given,
+    ``C = F / (1 - f)`` so that ``C f = F r``.
 
     Outputs (see :mod:`rdshare.core.savings` for the formulas)::
 
-        f_frontier, f_follower, discount   the posterior draws (share)
-        rd_compute          C f_frontier: one lab's R&D working alone
+        f_frontier, f_follower, discount   the posterior draws (FLOP shares; d below 1)
+        rd_share            f: the frontier share in the scenario's unit
+        rd_compute          C f: one lab's R&D working alone
         discount_effective  d (1 - fork_rate)
-        savings             C f_frontier d_eff: what one lab avoids by building on open work
-        ecosystem_savings   (N - 1) C f_frontier d_eff: N labs sharing openly vs all alone
-        consortium_savings  (N - 1) C f_frontier s: N labs building a shared base once
+        savings             C f d_eff: what one lab avoids by building on open work
+        ecosystem_savings   (N - 1) C f d_eff: N labs sharing openly vs all alone
+        consortium_savings  (N - 1) C f s: N labs building a shared base once
         discount_lead       d_eff 2^(-lead / halflife): discount of a closed lab lead months ahead
-        savings_lead_lab    C f_frontier d_lead
+        savings_lead_lab    C f d_lead
+
+    A negative discount (open work costing a follower more than it saves) makes the savings negative.
 
     Parameters
     ----------
     scenario : Scenario
     draws : dict of str to numpy.ndarray
-        At least ``f_frontier``, ``f_follower`` and ``discount``: 1-D, same length.
+        :func:`required_draws` (``f_frontier``, ``f_follower``, ``discount`` and the share in the
+        scenario's unit): 1-D, same length.
     rng : numpy.random.Generator
         Used to sample uncertain inputs.
 
@@ -436,12 +465,14 @@ def evaluate(
     dict of str to Output
         Keys exactly :data:`OUTPUT_NAMES`, in that order.
     """
-    n = _check_draws(draws)
+    n = _check_draws(draws, required_draws(scenario))
     sampled = {k: u.sample(n, rng) for k, u in scenario.inputs.items()}
-    f = np.asarray(draws["f_frontier"], dtype=float)
+    f_flop = np.asarray(draws["f_frontier"], dtype=float)
     f_fol = np.asarray(draws["f_follower"], dtype=float)
     d = np.asarray(draws["discount"], dtype=float)
+    f = np.asarray(draws[share_in(MODEL_UNIT[scenario.unit.name])], dtype=float)
     label = scenario.unit.label
+    in_unit = f"measured in {label}"
 
     c = (
         sampled["budget"]
@@ -453,9 +484,14 @@ def evaluate(
     d_lead = sv.lead_discount(d_eff, sampled["lead_months"], sampled["halflife_months"])
 
     values = {
-        "f_frontier": (f.copy(), SHARE, "R&D share of a frontier lab working alone"),
-        "f_follower": (f_fol.copy(), SHARE, "R&D share of a follower building on open work"),
+        "f_frontier": (f_flop.copy(), SHARE, "R&D share of a frontier lab working alone, in FLOP"),
+        "f_follower": (
+            f_fol.copy(),
+            SHARE,
+            "R&D share of a follower building on open work, in FLOP",
+        ),
         "discount": (d.copy(), SHARE, "knowledge-sharing discount d"),
+        "rd_share": (f.copy(), SHARE, f"R&D share of a frontier lab working alone, {in_unit}"),
         "rd_compute": (sv.rd_compute(c, f), label, "one lab's R&D working alone: C f"),
         "discount_effective": (d_eff, SHARE, "discount after fork erosion: d (1 - fork_rate)"),
         "savings": (

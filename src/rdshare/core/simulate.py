@@ -1,10 +1,13 @@
 """Draw parameters from the priors and simulate datasets with a design's structure (numpy only).
 
 Simulation-based calibration fits the PyMC model (:mod:`rdshare.inference.model`) to data simulated
-here. Both sides build the linear predictor with :mod:`rdshare.core.generative`, so SBC checks the
-likelihood forms, the priors as PyMC reads them and the sampler; the shared arithmetic itself is checked
-against hand computations (``tests/core/test_generative.py``) and the numpy log-likelihood against
-PyMC's (``tests/inference/test_fast_predictive.py``).
+here. The simulator draws the lab, programme and estimator effects explicitly and the noise row by row
+(:func:`rdshare.core.generative.simulate`), while the model integrates the effects out and samples the
+bound rows' latent values, so SBC checks the marginalisation, the augmentation, the priors as PyMC reads
+them and the sampler. Both sides take the fixed effects and covariance pieces from
+:mod:`rdshare.core.generative`, which is checked against hand computations
+(``tests/core/test_generative.py``) and its log density against PyMC's
+(``tests/inference/test_fast_predictive.py``).
 """
 
 from __future__ import annotations
@@ -20,19 +23,16 @@ from rdshare.core.quantities import PARAMETERS
 TOP_LEVEL = PARAMETERS
 
 
-def draw_prior(priors: PriorSet, n_labs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One draw of every parameter of the full model from the priors, with the lab effects ``z_lab``,
-    ``u_lab`` and the derived ``f_follower``."""
-    p = gen.draw_prior(priors, "full", n_labs, 1, rng, noncentred=True)
-    return derived({k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in p.items()})
+def draw_prior(priors: PriorSet, rng: np.random.Generator) -> dict[str, float]:
+    """One draw of every parameter of the full model from the priors, with the derived shares
+    (``f_follower``, ``f_frontier_<unit>``). The grouped effects are drawn by :func:`simulate`."""
+    p = {k: float(v[0]) for k, v in gen.draw_prior(priors, "full", 1, rng).items()}
+    return derived(p)
 
 
 def derived(p: dict) -> dict:
-    """``p`` with ``u_lab = sigma_lab * z_lab`` and ``f_follower`` added (for one draw of the full model)."""
-    out = dict(p)
-    out["u_lab"] = np.asarray(p["sigma_lab"]) * np.asarray(p["z_lab"])
-    out["f_follower"] = float(gen.f_follower(out))
-    return out
+    """``p`` with the derived shares of the full model added (one draw)."""
+    return {**p, **{k: float(v) for k, v in gen.derived(p, "full").items()}}
 
 
 simulate = gen.simulate

@@ -4,25 +4,27 @@ Variants (see :mod:`rdshare.inference.model`): ``full`` (the design's model), ``
 with the discount fixed at 0) and ``pooled`` (one f for every row: no lab effect, covariates or discount).
 
 Pointwise log-likelihood per evidence row
-    The model has two observed variables: ``y_obs`` (the Gaussian rows, dimension ``obs``) and
-    ``bound_obs`` (the censored lower-bound rows, dimension ``bound``). Each fitted row appears in
-    exactly one of them and rows are conditionally independent given the parameters, so the two are
-    concatenated into one variable ``evidence`` on the dimension ``row`` (in the dataset's row order):
-    LOO then leaves out one piece of evidence at a time, whatever its kind. A bound row's term is a
-    log-probability (of the censoring event) and a Gaussian row's a log-density on the log-odds scale;
-    both are fixed by the data, identical across variants, so elpd differences between variants are
-    meaningful even though the total mixes the two.
+    The rows are not conditionally independent (rows of one lab, programme or estimator share effects
+    the model integrates out, and a contrast shares its versus row's error), so each row's term is its
+    log density *given every other row* (the leave-one-out term of a non-factorised normal model;
+    Bürkner, Gabry and Vehtari 2021): ``y_obs`` for the Gaussian rows, and for the bound rows
+    ``bound_obs``, the log probability that the row's latent value lies on its side of the bound. The two
+    are concatenated into one variable ``evidence`` on the dimension ``row`` (in the dataset's row
+    order): LOO then leaves out one piece of evidence at a time, whatever its kind. A bound row's term is
+    a log-probability and a Gaussian row's a log-density on its latent scale; both are fixed by the data
+    and identical across variants, so elpd differences between variants are meaningful even though the
+    total mixes the two.
 
 Pareto k and exact refits
     PSIS-LOO is unreliable for rows whose Pareto shape estimate k exceeds ``good_k``
-    (``min(1 - 1/log10(S), 0.7)``, S draws; 0.7 for S >= 2200). With 15 rows and several labs seen
+    (``min(1 - 1/log10(S), 0.7)``, S draws; 0.7 for S >= 2200). With under twenty rows and labs seen
     in one or two rows only, many rows are that influential. Those rows are named in words and, by
     default, their terms are recomputed exactly (arviz-stats ``reloo``): the variant is refitted
     without the row, on the model compiled once per variant, and ``log p(y_i | rest)`` is averaged
     over the refit's draws. "Without the row" keeps the shapes, so no recompilation is needed: a
-    Gaussian row's stated sd is set to 1e3 on the log-odds scale and a bound row's bound to -1e3,
-    which makes its likelihood term flat (it then carries no information). Refits that fail the
-    convergence gate are reported.
+    row's stated sd is set to 1e3 on its latent scale and a bound row's bound moves 1e3 away on its
+    open side (:meth:`rdshare.core.design.Design.without`), which makes its likelihood term flat (it
+    then carries no information). Refits that fail the convergence gate are reported.
 """
 
 from __future__ import annotations
@@ -42,9 +44,6 @@ VARIANTS = tuple(_VARIANTS)
 LOG_LIK_VAR = "evidence"
 #: |elpd difference| below this is "similar predictive performance" (Sivula et al. 2022, LOO FAQ).
 SMALL_DIFF = 4.0
-#: How a left-out row is made uninformative without changing shapes (see the module docstring).
-NEUTRAL_SD = 1e3
-NEUTRAL_BOUND = 1e3
 
 
 def evidence_log_likelihood(tree):
@@ -61,7 +60,7 @@ def evidence_log_likelihood(tree):
         raise ValueError("the log_likelihood group has neither y_obs nor bound_obs")
     da = xr.concat(parts, dim="row")
     order = None
-    for group, var in (("posterior", "f_row"), ("constant_data", "lab_idx")):
+    for group, var in (("constant_data", "X"), ("posterior", "f_row")):
         if group in tree.children and var in tree[group].ds and "row" in tree[group][var].dims:
             order = [str(r) for r in tree[group]["row"].values]
             break
@@ -102,31 +101,17 @@ def high_k_rows(elpd) -> list[tuple[str, float]]:
 
 def without_row(design, r: int):
     """``design`` with row ``r`` (position in ``design.row_ids``) made uninformative, same shapes."""
-    from dataclasses import replace
-
-    g = np.flatnonzero(design.gauss_idx == r)
-    if g.size:
-        s = design.s.copy()
-        s[g[0]] = NEUTRAL_SD
-        return replace(design, s=s)
-    k = int(np.flatnonzero(design.bound_idx == r)[0])
-    b, lower, upper = design.b.copy(), design.bound_lower.copy(), design.bound_upper.copy()
-    if np.isneginf(lower[k]):  # "at least b": P(x >= -1e3) = 1
-        b[k] = upper[k] = -NEUTRAL_BOUND
-    else:  # "below b": P(x < 1e3) = 1
-        b[k] = lower[k] = NEUTRAL_BOUND
-    return replace(design, b=b, bound_lower=lower, bound_upper=upper)
+    return design.without([r])
 
 
-def row_log_likelihood(
-    design, posterior, r: int, variant: str = "full", lab_effects: str = "centred"
-):
-    """``log p(row r | draw)`` for every posterior draw, ``(chain, draw)``, as the model defines it
-    (:func:`rdshare.core.generative.log_likelihood` at the posterior's parameters)."""
+def row_log_likelihood(design, posterior, r: int, variant: str = "full"):
+    """``log p(row r | every other row, draw)`` for every posterior draw, ``(chain, draw)``, as the
+    model defines it (:func:`rdshare.core.generative.log_likelihood` with ``design``'s data)."""
     from rdshare.core import generative as gen
-    from rdshare.inference.fast_predictive import posterior_parameters
+    from rdshare.inference.fast_predictive import bound_latents, posterior_parameters
 
-    ll = gen.log_likelihood(design, posterior_parameters(posterior, variant, lab_effects), variant)
+    p = posterior_parameters(posterior, variant)
+    ll = gen.log_likelihood(design, p, variant, bound_latents(posterior, design))
     g = np.flatnonzero(design.gauss_idx == r)
     if g.size:
         return ll["y_obs"][..., g[0]]
@@ -148,9 +133,7 @@ def _row_refitter(design, priors, config, variant, row_ids, refits):
 
         def sample(self, modified_observed_data):
             # same structure as the original fit: the cached compiled model, with this data
-            compiled = fit_mod.compiled_sampler(
-                modified_observed_data, priors, variant, config.lab_effects
-            )
+            compiled = fit_mod.compiled_sampler(modified_observed_data, priors, variant)
             key = [config.seed, VARIANTS.index(variant) if variant in VARIANTS else 9, len(refits)]
             seed = int(np.random.SeedSequence(key).generate_state(1)[0])
             tree = fit_mod.sample_posterior(compiled, config, seed)
@@ -162,9 +145,7 @@ def _row_refitter(design, priors, config, variant, row_ids, refits):
             return fitted_model
 
         def log_likelihood__i(self, excluded_obs, idata__i):
-            ll = row_log_likelihood(
-                design, idata__i["posterior"].ds, excluded_obs, variant, config.lab_effects
-            )
+            ll = row_log_likelihood(design, idata__i["posterior"].ds, excluded_obs, variant)
             refits[-1]["row"] = design.row_ids[excluded_obs]
             return xr.DataArray(ll, dims=("chain", "draw"))
 
@@ -298,12 +279,8 @@ class ComparisonResult:
         from rdshare.core import runs
 
         def write(tmp: Path) -> None:
-            self.table.to_csv(
-                tmp / "compare.csv", index_label="variant", float_format="%.6g", lineterminator="\n"
-            )
-            self.pointwise.to_csv(
-                tmp / "pointwise.csv", index=False, float_format="%.6g", lineterminator="\n"
-            )
+            runs.write_csv(tmp / "compare.csv", self.table, index_label="variant")
+            runs.write_csv(tmp / "pointwise.csv", self.pointwise)
             runs.write_json(tmp / "compare.json", self.to_dict())
             (tmp / "compare.md").write_text(self.to_markdown(), encoding="utf-8")
 
@@ -461,7 +438,7 @@ def run(
     }
     refit = None
     if reloo:
-        design = design_mod.build(dataset.fitted)
+        design = design_mod.from_dataset(dataset)
         refit = {"design": design, "priors": prior_set, "config": replace(config, predictive=False)}
     return compare_trees(trees, converged, info, refit=refit)
 

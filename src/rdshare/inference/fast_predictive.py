@@ -1,36 +1,30 @@
-"""Prior, predictive and pointwise log-density groups of a fit, computed in numpy/scipy from the draws.
+"""Prior, predictive, log-density and grouped-effect groups of a fit, computed in numpy from the draws.
 
-PyMC's own route (``pm.sample_prior_predictive``, ``pm.sample_posterior_predictive``,
-``pm.compute_log_likelihood``, ``pm.stats.compute_log_prior``) compiles four PyTensor functions per
-process and cost about 9 s of a 26 s fit. The model is small and its generative side is a few lines of
-numpy, so rdshare computes the same groups here in about 0.1 s (``FitConfig(predictive_engine="pymc")``
-keeps PyMC's route).
+The model's arithmetic is :mod:`rdshare.core.generative`'s; this module turns it into DataTree groups with
+PyMC's group names, so every consumer (plots, report, LOO, sensitivity) reads one tree:
 
-Groups, names and dimensions are PyMC's, so every consumer (plots, report, LOO) sees the same tree:
-
-``prior``                 every free variable and deterministic of the model (``u_lab`` [lab], ``sigma_meas``
-                          [provenance], ``f_row`` [row], ``f_follower``; ``z_lab`` when non-centred),
+``prior``                 the variant's parameters and derived shares (``f_follower``, ``f_frontier_<unit>``),
                           ``chain`` 1 x ``draw`` ``prior_draws``;
-``prior_predictive``      ``y_obs`` [obs], ``bound_obs`` [bound];
-``posterior_predictive``  the same from the posterior draws;
-``log_likelihood``        pointwise log densities of ``y_obs`` [obs] and ``bound_obs`` [bound];
-``log_prior``             each free variable's log prior density at the posterior draws (constrained
-                          space, no Jacobian, as ``pm.stats.compute_log_prior``);
-``observed_data``         ``y_obs``, ``bound_obs``;
-``constant_data``         the other ``pm.Data`` containers (integer arrays as int32, as ``pm.Data`` stores them).
+``prior_predictive``      ``y_obs`` [obs] and ``bound_obs`` [bound] (the bound rows' latent values), drawn with
+                          fresh lab, programme and estimator effects;
+``posterior`` (added to)  the grouped effects, which the sampler integrated out, drawn once per posterior draw
+                          from their Gaussian conditional given the data: ``u_lab`` [lab], ``u_programme``
+                          [programme], ``u_estimator`` [estimator]; and ``f_row`` [share_row], each share row's
+                          programme's R&D share in FLOP (its lab and programme effects included);
+``posterior_predictive``  ``y_obs`` and ``bound_obs`` replicated with the same effects and new noise; and
+                          ``y_loo`` [obs], each Gaussian row's report drawn from its leave-one-out
+                          predictive given the parameters (for an exact LOO-PIT);
+``log_likelihood``        per row, given every other row (the leave-one-out terms of a non-factorised normal
+                          model): ``y_obs`` [obs] and ``bound_obs`` [bound]; per lab, ``by_lab`` [lab] (its rows
+                          jointly given the other labs'); and ``joint`` [], the augmented log likelihood
+                          ``log MVN(v | X theta, C)`` that power-scaling sensitivity scales;
+``log_prior``             each parameter's log prior density at the posterior draws (constrained scale, no
+                          Jacobian); the bound latents' flat prior is left out;
+``observed_data``         ``y_obs`` (Gaussian rows) and ``bound_obs`` (the bounds);
+``constant_data``         the other ``pm.Data`` containers.
 
-The model's arithmetic (linear predictor, observation draws, log-likelihood, prior draws) is
-:mod:`rdshare.core.generative`'s; this module turns it into DataTree groups.
-
-Correctness is tested against PyMC (tests/inference/test_fast_predictive.py): the log likelihood and log
-prior agree with ``pm.compute_log_likelihood`` / ``pm.stats.compute_log_prior`` to 1e-10, and the prior
-and predictive draws agree with PyMC's in distribution. Draws differ from PyMC's draw for draw (another
-random stream); for a given seed they are the same in every process.
-
-Likelihood forms (see :mod:`rdshare.core.design`): Gaussian rows ``y ~ Normal(mu, sqrt(s^2 +
-sigma_meas^2))``; bound rows are PyMC ``Censored(Normal(mu, sigma_meas), lower, upper)`` observed at
-``b``: ``log P(x >= b)`` when ``b`` is the upper limit, ``log P(x <= b)`` when it is the lower one, and
-predictive draws are clipped to ``[lower, upper]`` as PyMC's censored draws are.
+Tests check the log densities against PyMC's model log density (tests/inference/test_fast_predictive.py).
+For a given seed the groups are the same in every process.
 """
 
 from __future__ import annotations
@@ -42,7 +36,6 @@ import xarray as xr
 
 from rdshare.core import generative as gen
 from rdshare.core.design import Design
-from rdshare.core.kinds import PROVENANCES
 from rdshare.core.priors import PriorSet
 from rdshare.core.quantities import variant as get_variant
 from rdshare.core.runs import package_version
@@ -65,34 +58,13 @@ def parameters(variant_name: str) -> tuple[str, ...]:
 
 
 def log_prior(
-    priors: PriorSet, p: dict[str, np.ndarray], variant_name: str, lab_effects: str
+    priors: PriorSet, p: dict[str, np.ndarray], variant_name: str
 ) -> dict[str, np.ndarray]:
-    """Each free variable's log prior density at ``p`` (constrained space, no Jacobian)."""
-    v = get_variant(variant_name)
-    out = {name: priors[name].scipy().logpdf(np.asarray(p[name])) for name in v.parameters}
-    if v.lab_effects:
-        if lab_effects == "centred":
-            sigma = np.asarray(p["sigma_lab"])[..., None]
-            out["u_lab"] = gen.log_density(np.asarray(p["u_lab"]), 0.0, sigma)
-        else:
-            out["z_lab"] = gen.log_density(np.asarray(p["z_lab"]), 0.0, 1.0)
-    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
-
-
-def draw_prior(
-    design: Design,
-    priors: PriorSet,
-    variant_name: str,
-    lab_effects: str,
-    draws: int,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """``draws`` joint draws of every free variable and deterministic from the priors."""
-    p = gen.draw_prior(
-        priors, variant_name, design.n_labs, draws, rng, noncentred=lab_effects == "noncentred"
-    )
-    p.update(gen.deterministics(design, p, variant_name))
-    return p
+    """Each parameter's log prior density at ``p`` (constrained space, no Jacobian)."""
+    return {
+        name: np.asarray(priors[name].scipy().logpdf(np.asarray(p[name])), dtype=np.float64)
+        for name in parameters(variant_name)
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -102,21 +74,25 @@ def draw_prior(
 
 _DIMS = {
     "u_lab": ("lab",),
-    "z_lab": ("lab",),
-    "sigma_meas": ("provenance",),
-    "f_row": ("row",),
+    "u_programme": ("programme",),
+    "u_estimator": ("estimator",),
+    "f_row": ("share_row",),
     "y_obs": ("obs",),
+    "y_loo": ("obs",),
     "bound_obs": ("bound",),
+    "by_lab": ("lab",),
 }
 
 
 def _coords(design: Design) -> dict[str, np.ndarray]:
     return {
         "lab": np.array(design.labs),
+        "programme": np.array(design.programmes),
+        "estimator": np.array(design.estimators),
         "row": np.array(design.row_ids),
+        "share_row": np.array(design.f_ids),
         "obs": np.array(design.gauss_ids),
         "bound": np.array(design.bound_ids),
-        "provenance": np.array(PROVENANCES),
     }
 
 
@@ -136,20 +112,22 @@ def _dataset(
     return xr.Dataset(data_vars, coords=all_coords, attrs=_attrs(sample_dims))
 
 
-def posterior_parameters(
-    posterior: xr.Dataset, variant: str, lab_effects: str
-) -> dict[str, np.ndarray]:
-    """The free variables of the posterior as arrays (chain, draw, ...)."""
-    names = list(parameters(variant))
-    if get_variant(variant).lab_effects:
-        names.append("u_lab")
-        if lab_effects == "noncentred":
-            names.append("z_lab")
-    return {n: np.asarray(posterior[n].values, dtype=np.float64) for n in names}
+def posterior_parameters(posterior: xr.Dataset, variant: str) -> dict[str, np.ndarray]:
+    """The parameters of the posterior as arrays (chain, draw)."""
+    return {n: np.asarray(posterior[n].values, dtype=np.float64) for n in parameters(variant)}
+
+
+def bound_latents(posterior: xr.Dataset, design: Design) -> np.ndarray | None:
+    """The bound rows' latent values (chain, draw, bound), or None without bound rows."""
+    from rdshare.inference.model import BOUND_LATENT
+
+    if not design.bound_idx.size:
+        return None
+    return np.asarray(posterior[BOUND_LATENT].values, dtype=np.float64)
 
 
 def observed_data(design: Design) -> xr.Dataset:
-    """``y_obs`` and ``bound_obs`` as the model observes them."""
+    """``y_obs`` (Gaussian rows' observations) and ``bound_obs`` (the bounds)."""
     values = {}
     if design.gauss_idx.size:
         values["y_obs"] = np.asarray(design.y, dtype=np.float64)
@@ -160,39 +138,34 @@ def observed_data(design: Design) -> xr.Dataset:
 
 def constant_data(design: Design) -> xr.Dataset:
     """The ``pm.Data`` containers that are not observations, with ``pm.Data``'s dtypes."""
+    from rdshare.core.design import FIXED, SCALES
     from rdshare.inference.model import data_dims, data_values
 
-    coords = _coords(design)
-    skip = set()
-    if design.gauss_idx.size:
-        skip.add("y")
-    if design.bound_idx.size:
-        skip.add("b")
+    coords = {**_coords(design), "fixed": np.array(FIXED), "scale": np.array(SCALES)}
     data_vars, used = {}, {}
     for name, v in data_values(design).items():
-        if name in skip:
+        if name in ("y", "b"):
             continue
         arr = np.asarray(v)
         # pm.Data stores integer data as int32 (pymc.pytensorf.intX), floats as float64
         arr = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr.astype(np.float64)
-        dim = data_dims()[name]
-        data_vars[name] = ((dim,), arr)
-        used[dim] = coords[dim]
+        dims = data_dims()[name]
+        # a dimension may repeat (K0 is row x row): name the second one apart for xarray
+        dims = tuple(f"{d}_b" if d in dims[:i] else d for i, d in enumerate(dims))
+        data_vars[name] = (dims, arr)
+        used.update({d: coords[d.removesuffix("_b")] for d in dims})
     return xr.Dataset(data_vars, coords=used, attrs=_attrs([]))
 
 
 def prior_groups(
-    design: Design,
-    priors: PriorSet,
-    variant: str,
-    lab_effects: str,
-    draws: int,
-    seed: int,
+    design: Design, priors: PriorSet, variant: str, draws: int, seed: int
 ) -> dict[str, xr.Dataset]:
     """``prior``, ``prior_predictive``, ``observed_data`` and ``constant_data``."""
     rng = np.random.default_rng(seed)
-    p = draw_prior(design, priors, variant, lab_effects, draws, rng)
-    obs = gen.draw_observations(design, p, variant, rng)
+    p = gen.draw_prior(priors, variant, draws, rng)
+    p.update(gen.derived(p, variant))
+    effects = gen.draw_effects_prior(design, p, variant, rng)
+    obs = gen.split_observations(design, gen.replicate(design, p, variant, effects, rng))
     return {
         "prior": _dataset(p, design, (1, draws)),
         "prior_predictive": _dataset(obs, design, (1, draws)),
@@ -206,17 +179,37 @@ def posterior_groups(
     design: Design,
     priors: PriorSet,
     variant: str,
-    lab_effects: str,
     seed: int,
 ) -> dict[str, xr.Dataset]:
-    """``posterior_predictive``, ``log_likelihood`` and ``log_prior`` from the posterior draws."""
-    p = posterior_parameters(posterior, variant, lab_effects)
+    """The grouped effects and ``f_row`` (to add to the posterior), ``posterior_predictive``,
+    ``log_likelihood`` and ``log_prior``, from the posterior draws."""
+    p = posterior_parameters(posterior, variant)
+    xb = bound_latents(posterior, design)
     shape = np.shape(p["f_frontier"])
     rng = np.random.default_rng(seed)
+    v = get_variant(variant)
+    if v.lab_effects:
+        effects = gen.effects_given_data(design, p, variant, xb, rng)
+    else:
+        effects = {
+            name: np.zeros((*shape, n))
+            for name, n in (
+                ("u_lab", design.n_labs),
+                ("u_programme", len(design.programmes)),
+                ("u_estimator", len(design.estimators)),
+            )
+        }
+    extra = dict(effects) if v.lab_effects else {}
+    extra["f_row"] = gen.f_rows(design, p, variant, effects)
+    ll = gen.log_likelihood(design, p, variant, xb)
+    ll["joint"] = gen.log_joint(design, p, variant, xb)
+    replicated = gen.replicate(design, p, variant, effects, rng)
+    predictive = gen.split_observations(design, replicated)
+    if design.gauss_idx.size:
+        predictive["y_loo"] = gen.loo_draws(design, p, variant, xb, rng)
     return {
-        "posterior_predictive": _dataset(
-            gen.draw_observations(design, p, variant, rng), design, shape
-        ),
-        "log_likelihood": _dataset(gen.log_likelihood(design, p, variant), design, shape),
-        "log_prior": _dataset(log_prior(priors, p, variant, lab_effects), design, shape),
+        "posterior_extra": _dataset(extra, design, shape),
+        "posterior_predictive": _dataset(predictive, design, shape),
+        "log_likelihood": _dataset(ll, design, shape),
+        "log_prior": _dataset(log_prior(priors, p, variant), design, shape),
     }

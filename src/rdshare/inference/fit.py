@@ -7,8 +7,8 @@ The returned :class:`~rdshare.inference.results.FitResult` holds an ArviZ DataTr
 Sampling uses nutpie on a model compiled once per process and structure: refits that only change data
 (simulation-based calibration, changed observations) reuse the compiled sampler through
 ``CompiledModel.with_data``. Across processes the compiled sampler comes from rdshare's disk cache
-(:mod:`rdshare.inference.compile_cache`), and the prior, predictive and log-density groups are computed
-in numpy (:mod:`rdshare.inference.fast_predictive`; ``predictive_engine="pymc"`` uses PyMC's functions).
+(:mod:`rdshare.inference.compile_cache`), and the prior, predictive, log-density and grouped-effect
+groups are computed in numpy (:mod:`rdshare.inference.fast_predictive`).
 See docs/performance.md.
 """
 
@@ -30,14 +30,12 @@ from rdshare.core import generative as gen
 from rdshare.core import priors as priors_mod
 from rdshare.core.dataset import Dataset
 from rdshare.core.priors import PriorSet
-from rdshare.core.quantities import REPORTED, SIGMA_MEAS, VARIANTS
+from rdshare.core.quantities import PARAMETERS, VARIANTS
 from rdshare.core.runs import versions
 from rdshare.inference import model as model_mod
-from rdshare.inference.defaults import DEFAULTS
+from rdshare.inference.defaults import DEFAULTS, setting_problems
 from rdshare.inference.diagnostics import gate
 from rdshare.inference.results import FitResult, summarise
-
-PREDICTIVE_ENGINES = ("numpy", "pymc")
 
 
 @dataclass(frozen=True)
@@ -52,80 +50,21 @@ class FitConfig:
     target_accept: float = DEFAULTS["target_accept"]
     prior_draws: int = DEFAULTS["prior_draws"]
     variant: str = "full"
-    lab_effects: str = "centred"
     adaptation: str = "low_rank"
     predictive: bool = True
-    #: "numpy" (rdshare.inference.fast_predictive, about 0.1 s) or "pymc" (PyMC's functions, about 9 s).
-    predictive_engine: str = "numpy"
 
     def validate(self) -> None:
         from rdshare.errors import InputError, Problem
 
-        problems = []
-        for name, lo in (
-            ("draws", 1),
-            ("tune", 0),
-            ("chains", 1),
-            ("cores", 1),
-            ("prior_draws", 1),
+        whole = (("draws", 1), ("tune", 0), ("chains", 1), ("cores", 1), ("prior_draws", 1))
+        problems = setting_problems(self, whole)
+        for name, value, allowed in (
+            ("--adaptation", self.adaptation, ("diag", "low_rank")),
+            ("--variant", self.variant, tuple(VARIANTS)),
         ):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                problems.append(
-                    Problem(
-                        "<command line>",
-                        f"{v!r} must be a whole number >= {lo}",
-                        field=f"--{name.replace('_', '-')}",
-                    )
-                )
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.seed!r} must be a whole number in [0, 2**32)",
-                    field="--seed",
-                )
-            )
-        if not 0.5 <= self.target_accept < 1.0:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.target_accept!r} must be in [0.5, 1)",
-                    field="--target-accept",
-                )
-            )
-        if self.lab_effects not in model_mod.LAB_EFFECTS:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.lab_effects!r} is not one of {', '.join(model_mod.LAB_EFFECTS)}",
-                    field="--lab-effects",
-                )
-            )
-        if self.adaptation not in ("diag", "low_rank"):
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.adaptation!r} is not one of diag, low_rank",
-                    field="--adaptation",
-                )
-            )
-        if self.predictive_engine not in PREDICTIVE_ENGINES:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.predictive_engine!r} is not one of {', '.join(PREDICTIVE_ENGINES)}",
-                    field="predictive_engine",
-                )
-            )
-        if self.variant not in VARIANTS:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.variant!r} is not one of {', '.join(VARIANTS)}",
-                    field="--variant",
-                )
-            )
+            if value not in allowed:
+                msg = f"{value!r} is not one of {', '.join(allowed)}"
+                problems.append(Problem("<command line>", msg, field=name))
         if problems:
             raise InputError(problems)
 
@@ -133,15 +72,12 @@ class FitConfig:
 _COMPILED: dict[str, object] = {}
 
 
-def structure_key(
-    design: design_mod.Design, priors: PriorSet, variant: str, lab_effects: str = "centred"
-) -> str:
-    """Everything that changes the compiled graph: shapes, coords, prior families and parameters."""
+def structure_key(design: design_mod.Design, priors: PriorSet, variant: str) -> str:
+    """Everything that changes the compiled graph: shapes, names, prior families and parameters."""
     payload = {
         "variant": variant,
-        "lab_effects": lab_effects,
         "rows": list(design.row_ids),
-        "labs": list(design.labs),
+        "groups": [list(design.labs), list(design.programmes), list(design.estimators)],
         "obs": list(design.gauss_ids),
         "bound": list(design.bound_ids),
         "priors": {p.name: [p.dist, p.params] for p in priors},
@@ -160,7 +96,6 @@ def compiled_sampler(
     design: design_mod.Design,
     priors: PriorSet,
     variant: str = "full",
-    lab_effects: str = "centred",
     *,
     model=None,
 ):
@@ -171,26 +106,24 @@ def compiled_sampler(
     """
     from rdshare.inference import compile_cache
 
-    key = structure_key(design, priors, variant, lab_effects)
+    key = structure_key(design, priors, variant)
     data = model_mod.data_values(design)
     if key not in _COMPILED:
         # built only if the cache cannot serve this structure without it
-        build = functools.partial(model_mod.build, design, priors, variant, lab_effects)
+        build = functools.partial(model_mod.build, design, priors, variant)
         source = model if model is not None else build
         _COMPILED[key] = compile_cache.load_or_compile(source, key, data=data, log=_compile_logger)
     return compile_cache.with_data(_COMPILED[key], data)
 
 
-def compiled_model(
-    design: design_mod.Design, priors: PriorSet, variant: str = "full", lab_effects: str = "centred"
-):
+def compiled_model(design: design_mod.Design, priors: PriorSet, variant: str = "full"):
     """(pymc model, compiled nutpie model) for this structure, compiled once per process.
 
     A cached compiled model is returned with this design's data swapped in. Callers that do not need
     the PyMC model should use :func:`compiled_sampler` (it skips building the model on a cache hit).
     """
-    model = model_mod.build(design, priors, variant, lab_effects)
-    return model, compiled_sampler(design, priors, variant, lab_effects, model=model)
+    model = model_mod.build(design, priors, variant)
+    return model, compiled_sampler(design, priors, variant, model=model)
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -236,21 +169,18 @@ def sample_posterior(compiled, config: FitConfig, seed: int):
 
 
 def add_new_lab(group, seed: int) -> None:
-    """Add ``f_new_lab``: f for a new, unseen frontier lab (full pipeline, 2025), lab spread included.
-
-    :func:`rdshare.core.generative.new_lab` with the frontier's covariates and one standard-normal ``z``
-    per draw, drawn with ``seed``.
-    """
+    """Add ``f_new_lab``: f (FLOP) for a new, unseen frontier lab's programme (full pipeline, 2025), with
+    the spread between labs and between programmes: one standard-normal ``z`` for each per draw, drawn
+    with ``seed`` (:func:`rdshare.core.generative.new_lab`)."""
     ds = group.ds
     if "sigma_lab" not in ds:
         return
-    params = {
-        name: np.asarray(ds[name].values) for name in VARIANTS["full"].parameters if name in ds
-    }
+    params = {name: np.asarray(ds[name].values) for name in PARAMETERS if name in ds}
     shape = params["f_frontier"].shape
-    z = np.random.default_rng(seed).standard_normal(shape)
+    rng = np.random.default_rng(seed)
+    z_lab, z_programme = rng.standard_normal(shape), rng.standard_normal(shape)
     variant = "full" if "discount" in ds else "no_discount"
-    new = gen.new_lab(params, gen.frontier(), z, variant)
+    new = gen.new_lab(params, gen.frontier(), z_lab, z_programme, variant)
     group["f_new_lab"] = ds["f_frontier"].copy(data=new)
 
 
@@ -259,6 +189,7 @@ def fit(
     priors: str | Path | PriorSet | None = None,
     *,
     replace_data: bool = False,
+    exclude: list[str] | tuple[str, ...] = (),
     config: FitConfig | None = None,
     **settings,
 ) -> FitResult:
@@ -270,7 +201,10 @@ def fit(
         Extra evidence CSV file(s) added to the shipped rows (or replacing them with
         ``replace_data=True``); None for the shipped rows alone.
     priors : path, PriorSet or None
-        A prior file; None for the shipped ``default.toml``.
+        A prior file; None for the shipped ``default.toml``. A prior that rests on a fitted row is
+        refused (:func:`rdshare.core.priors.check_independent`): exclude that row.
+    exclude : list of str
+        Row ids to show but not fit.
     config : FitConfig, optional
         Sampler settings; keyword arguments (``seed=``, ``draws=`` ...) override its fields.
 
@@ -289,13 +223,14 @@ def fit(
     t = time.perf_counter()
     config = FitConfig(**{**asdict(config or FitConfig()), **settings})
     config.validate()
-    dataset = ds_mod.coerce(data, replace=replace_data)
+    dataset = ds_mod.coerce(data, replace=replace_data, exclude=exclude)
     prior_set = priors_mod.coerce(priors)
-    design = design_mod.build(dataset.fitted)
+    priors_mod.check_independent(prior_set, dataset.table)
+    design = design_mod.from_dataset(dataset)
     timings["inputs"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    compiled = compiled_sampler(design, prior_set, config.variant, config.lab_effects)
+    compiled = compiled_sampler(design, prior_set, config.variant)
     timings["compile"] = time.perf_counter() - t
 
     s_sample, s_new, s_prior, s_prior_new, s_ppc = _seeds(config.seed, 5)
@@ -312,7 +247,7 @@ def fit(
     t = time.perf_counter()
     gate_vars = [v for v in gate_variables(config.variant) if v in tree["posterior"].ds]
     verdict = gate(tree, gate_vars, settings=asdict(config))
-    summary = summarise(tree["posterior"].ds, [*gate_vars, "f_new_lab"])
+    summary = summarise(tree["posterior"].ds, summary_variables(config.variant))
     timings["diagnostics"] = time.perf_counter() - t
 
     tree.attrs.update(
@@ -344,51 +279,30 @@ def add_predictive(
     config: FitConfig,
     seeds: tuple[int, int, int],
 ) -> None:
-    """Add prior, prior_predictive, observed_data, constant_data, posterior_predictive,
-    log_likelihood and log_prior to ``tree`` (in place), with ``config.predictive_engine``.
-
-    ``seeds``: (prior draws, the prior's ``f_new_lab``, posterior predictive).
-    """
-    s_prior, s_prior_new, s_ppc = seeds
-    if config.predictive_engine == "pymc":
-        import pymc as pm
-
-        model = model_mod.build(design, priors, config.variant, config.lab_effects)
-        prior = pm.sample_prior_predictive(
-            draws=config.prior_draws, model=model, random_seed=s_prior
-        )
-        add_new_lab(prior["prior"], s_prior_new)
-        for name in ("prior", "prior_predictive", "observed_data", "constant_data"):
-            if name in prior.children:
-                tree[name] = prior[name]
-        ppc = pm.sample_posterior_predictive(
-            tree, model=model, random_seed=s_ppc, progressbar=False
-        )
-        tree["posterior_predictive"] = ppc["posterior_predictive"]
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
-        pm.stats.compute_log_prior(tree, model=model, progressbar=False)
-        return
+    """Add the grouped effects and ``f_row`` to the posterior, and the prior, prior_predictive,
+    observed_data, constant_data, posterior_predictive, log_likelihood and log_prior groups (in place;
+    :mod:`rdshare.inference.fast_predictive`). ``seeds``: (prior draws, the prior's ``f_new_lab``,
+    posterior groups)."""
     from rdshare.inference import fast_predictive as fp
 
-    groups = fp.prior_groups(
-        design, priors, config.variant, config.lab_effects, config.prior_draws, s_prior
-    )
+    s_prior, s_prior_new, s_post = seeds
+    groups = fp.prior_groups(design, priors, config.variant, config.prior_draws, s_prior)
     for name, ds in groups.items():
         tree[name] = ds
     add_new_lab(tree["prior"], s_prior_new)
-    post = fp.posterior_groups(
-        tree["posterior"].ds, design, priors, config.variant, config.lab_effects, s_ppc
-    )
+    post = fp.posterior_groups(tree["posterior"].ds, design, priors, config.variant, s_post)
+    tree["posterior"] = tree["posterior"].ds.assign(post.pop("posterior_extra").data_vars)
     for name, ds in post.items():
         tree[name] = ds
 
 
 def gate_variables(variant: str) -> list[str]:
-    """Posterior variables the convergence gate checks for a variant: its parameters (the measurement
-    scales as one ``sigma_meas``), its lab effects and derived headline quantities, and ``f_row``."""
+    """Posterior variables the convergence gate checks for a variant: what the sampler drew (its
+    parameters and the bound rows' latent values) and the derived quantities that are functions of them."""
     v = VARIANTS[variant]
-    names = [n for n in v.parameters if n not in SIGMA_MEAS] + ["sigma_meas"]
-    if v.lab_effects:
-        names += ["u_lab"]
-    names += [n for n in v.derived() if n in REPORTED and n != "f_new_lab"]
-    return [*names, "f_row"]
+    return [*v.parameters, model_mod.BOUND_LATENT, *(n for n in v.derived() if n != "f_new_lab")]
+
+
+def summary_variables(variant: str) -> list[str]:
+    """What ``summary.csv`` lists: the gate's variables, ``f_new_lab`` and the grouped effects."""
+    return [*gate_variables(variant), "f_new_lab", "u_lab", "u_programme", "u_estimator", "f_row"]

@@ -2,22 +2,20 @@
 
 This module translates the registries into PyMC: every parameter's prior comes from the
 :class:`~rdshare.core.priors.PriorSet` passed in, built with the PyMC class its family names
-(:mod:`rdshare.core.families`); the variants' parameters come from :mod:`rdshare.core.quantities`; and the
-linear predictor, the unit offset and the measurement scales are :mod:`rdshare.core.generative`'s
-functions, called with PyTensor's operations (:data:`PYTENSOR`). Nothing here chooses a prior or writes
-the model's arithmetic a second time. The structure (``docs/model.md``)::
+(:mod:`rdshare.core.families`); the variants' parameters come from :mod:`rdshare.core.quantities`; the
+fixed effects, mean, covariance and derived shares are :mod:`rdshare.core.generative`'s functions, called
+with PyTensor's operations (:data:`PYTENSOR`). Nothing here chooses a prior or writes the model's
+arithmetic a second time. The structure (``docs/model.md``, :mod:`rdshare.core.design`)::
 
-    alpha   = logit(f_frontier)
-    eta_i   = alpha + beta_pretraining * pretraining_i + beta_posttraining * posttraining_i
-              + beta_era * (year_i - 2025) + u_lab[lab_i] + log(1 - discount) * follower_i
-    u_lab   ~ Normal(0, sigma_lab)                                   (centred by default)
-    mu_i    = eta_i + unit_offset * [unit_i in (dollars, energy)]
-    y_i     ~ Normal(mu_i, sqrt(s_i^2 + sigma_meas[prov_i]^2))       Gaussian rows
-    x_i     ~ Normal(mu_i, sigma_meas[prov_i]),  censored at logit(b_i)  bound rows
+    v ~ MVN(X theta, K0 + sum_k tau_k^2 K[k])        every row's latent value
+    Gaussian rows observe their element of v; each bound row's element is a latent value on its side
+    of its bound, sampled as  x = b + direction * exp(z)  (log-Jacobian z added)
+
+The lab, programme and estimator effects are integrated out analytically, so the sampler never meets the
+funnel that explicit effects have at small scales; their draws are recovered afterwards from their
+Gaussian conditional (:func:`rdshare.core.generative.effects_given_data`).
 
 All data enter through ``pm.Data`` so a compiled sampler can be reused for new data of the same shape.
-Variants (for model comparison): :data:`rdshare.core.quantities.VARIANTS`.
-
 Importing this module changes no global setting; :func:`rdshare.inference.pytensor_flags.compile_flags`
 sets the flags rdshare needs only while it compiles.
 """
@@ -29,54 +27,95 @@ from types import SimpleNamespace
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions import transforms
 
 from rdshare.core import generative as gen
-from rdshare.core.design import Design
+from rdshare.core.design import FIXED, SCALES, Design
 from rdshare.core.families import FAMILIES
-from rdshare.core.kinds import PROVENANCES
 from rdshare.core.priors import Prior, PriorSet
-from rdshare.core.quantities import HEADLINE, SIGMA_MEAS, VARIANTS, variant
+from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, variant
 
 VARIANT_NAMES = tuple(VARIANTS)
-LAB_EFFECTS = ("centred", "noncentred")
-
-#: Parameters each variant samples (its priors must be present): a view of the quantities registry.
-VARIANT_PARAMETERS: dict[str, tuple[str, ...]] = {n: v.parameters for n, v in VARIANTS.items()}
 
 #: PyTensor's operations for :mod:`rdshare.core.generative` (parameters are scalars: no sample axes).
 PYTENSOR = gen.Ops(
     log=pt.log,
     log1p=pt.log1p,
-    sqrt=pt.sqrt,
+    sigmoid=pt.sigmoid,
     stack=pt.stack,
-    zeros=pt.zeros,
-    col=lambda v: v,
-    take=lambda u, idx: u[idx],
+    matvec=lambda X, theta: pt.dot(X, theta),
+    combine=lambda tau2, K: pt.tensordot(tau2, K, axes=1),
 )
 
-__all__ = ["HEADLINE", "LAB_EFFECTS", "PYTENSOR", "build", "coords", "data_values", "prior_rv"]
+#: The name of the bound rows' unconstrained latent variable (``x = b + direction * exp(z)``).
+BOUND_Z = "bound_z"
+#: The bound rows' latent values (a deterministic of ``bound_z``).
+BOUND_LATENT = "bound_latent"
+
+__all__ = ["BOUND_LATENT", "BOUND_Z", "HEADLINE", "PYTENSOR", "build", "coords", "data_values"]
 
 
 def prior_rv(prior: Prior, **kwargs):
-    """A PyMC random variable for a validated prior: the PyMC class its family names (closed list)."""
+    """A PyMC random variable for a validated prior: the PyMC class its family names (closed list).
+
+    A reflected family (``1 - X``) is a ``CustomDist`` of ``1 - X`` whose value is sampled on the scale
+    ``log(1 - value)``.
+    """
     family = FAMILIES[prior.dist]
-    return getattr(pm, family.pymc)(prior.name, **family.pymc_kwargs(prior.params), **kwargs)
+    cls = getattr(pm, family.pymc)
+    params = family.pymc_kwargs(prior.params)
+    if not family.reflected:
+        return cls(prior.name, **params, **kwargs)
+    names = list(params)
+
+    def dist(*args):
+        *values, size = args  # PyMC passes the parameters, then the size
+        return 1.0 - cls.dist(**dict(zip(names, values, strict=True)), size=size)
+
+    return pm.CustomDist(
+        prior.name,
+        *params.values(),
+        dist=dist,
+        default_transform=transforms.Interval(None, 1.0),
+        **kwargs,
+    )
 
 
 def coords(design: Design) -> dict[str, tuple[str, ...]]:
     """Named dimensions of the model."""
     return {
-        "lab": design.labs,
         "row": design.row_ids,
         "obs": design.gauss_ids,
         "bound": design.bound_ids,
-        "provenance": PROVENANCES,
+        "fixed": FIXED,
+        "scale": SCALES,
     }
 
 
-def build(
-    design: Design, priors: PriorSet, variant_name: str = "full", lab_effects: str = "centred"
-) -> pm.Model:
+#: Each ``pm.Data`` container's dimensions.
+_DIMS: dict[str, tuple[str, ...]] = {
+    "X": ("row", "fixed"),
+    "K0": ("row", "row"),
+    "K": ("scale", "row", "row"),
+    "gauss_idx": ("obs",),
+    "y": ("obs",),
+    "bound_idx": ("bound",),
+    "b": ("bound",),
+    "bound_dir": ("bound",),
+}
+
+
+def data_values(design: Design) -> dict[str, np.ndarray]:
+    """Values of every ``pm.Data`` container for ``design`` (to swap data into a compiled model)."""
+    return {name: np.asarray(getattr(design, name)) for name in _DIMS}
+
+
+def data_dims() -> dict[str, tuple[str, ...]]:
+    """Each ``pm.Data`` container's dimensions (``constant_data`` uses the same)."""
+    return dict(_DIMS)
+
+
+def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Model:
     """Build the model for ``design`` with ``priors``.
 
     Parameters
@@ -87,104 +126,38 @@ def build(
         A validated prior file.
     variant_name : {"full", "no_discount", "pooled"}
         Which model (:data:`rdshare.core.quantities.VARIANTS`).
-    lab_effects : {"centred", "noncentred"}
-        Parametrisation of the lab effects. Centred is the default: on the shipped data most labs'
-        effects are pinned by precise rows, and the non-centred form put the sampler in a funnel
-        (docs/model.md).
     """
     v = variant(variant_name)
-    if lab_effects not in LAB_EFFECTS:
-        raise ValueError(f"lab_effects must be one of {LAB_EFFECTS}, not {lab_effects!r}")
     with pm.Model(coords=coords(design)) as model:
-        data = {
-            name: pm.Data(name, value, dims=_DIMS[name])
-            for name, value in data_values(design).items()
-        }
-        d = SimpleNamespace(**data)
-
-        # The order variables are created in fixes the sampler's parameter layout and the seeds of its
-        # initial points: changing it changes the draws for a given seed.
-        p = {"f_frontier": prior_rv(priors["f_frontier"])}
-        p["unit_offset"] = prior_rv(priors["unit_offset"])
-        for name in SIGMA_MEAS:
-            p[name] = prior_rv(priors[name])
-        sigma_meas = pm.Deterministic("sigma_meas", gen.sigma_meas(p, PYTENSOR), dims="provenance")
-        u = None
-        if v.lab_effects:
-            for name in v.parameters:
-                if name not in p and name != "discount":
-                    p[name] = prior_rv(priors[name])
-            if lab_effects == "centred":
-                u_lab = pm.Normal("u_lab", 0.0, p["sigma_lab"], dims="lab")
-            else:
-                z_lab = pm.Normal("z_lab", 0.0, 1.0, dims="lab")
-                u_lab = pm.Deterministic("u_lab", p["sigma_lab"] * z_lab, dims="lab")
-            u = u_lab[d.lab_idx]
-        if v.discount:
-            p["discount"] = prior_rv(priors["discount"])
-        eta = gen.linear_predictor(d, p, v, u, PYTENSOR, n_rows=design.n_rows)
-        if v.discount:
-            alpha = gen.logit(p["f_frontier"], PYTENSOR)
-            pm.Deterministic(
-                "f_follower", pm.math.sigmoid(alpha + gen.log_keep(p["discount"], PYTENSOR))
-            )
-        pm.Deterministic("f_row", pm.math.sigmoid(eta), dims="row")
-        mu = eta + p["unit_offset"] * d.offset_unit
-        sd_row = sigma_meas[d.prov_idx]
+        d = SimpleNamespace(
+            **{
+                name: pm.Data(name, value, dims=_DIMS[name])
+                for name, value in data_values(design).items()
+            }
+        )
+        p = {name: prior_rv(priors[name]) for name in v.parameters}
+        m = gen.mean(d, p, v, PYTENSOR)
+        C = gen.covariance(d, p, v, PYTENSOR)
+        vals = pt.zeros(design.n_rows)
         if design.gauss_idx.size:
-            pm.Normal(
-                "y_obs",
-                mu=mu[d.gauss_idx],
-                sigma=gen.gaussian_scale(d.s, sd_row[d.gauss_idx], PYTENSOR),
-                observed=d.y,
-                dims="obs",
-            )
+            vals = pt.set_subtensor(vals[d.gauss_idx], d.y)
+        jacobian = 0.0
         if design.bound_idx.size:
-            pm.Censored(
-                "bound_obs",
-                pm.Normal.dist(mu=mu[d.bound_idx], sigma=sd_row[d.bound_idx]),
-                lower=d.bound_lower,
-                upper=d.bound_upper,
-                observed=d.b,
-                dims="bound",
-            )
+            z = pm.Flat(BOUND_Z, dims="bound")
+            x = pm.Deterministic(BOUND_LATENT, d.b + d.bound_dir * pt.exp(z), dims="bound")
+            vals = pt.set_subtensor(vals[d.bound_idx], x)
+            jacobian = pt.sum(z)
+        pm.Potential("evidence", pm.logp(pm.MvNormal.dist(mu=m, cov=C), vals) + jacobian)
+        for unit in OFFSETS:
+            pm.Deterministic(f"f_frontier_{unit}", gen.f_in_unit(p, unit, PYTENSOR))
+        if v.discount:
+            pm.Deterministic("f_follower", gen.f_follower(p, PYTENSOR))
     return model
 
 
-def observed_names(design: Design) -> list[str]:
-    """Names of the observed variables the model has for this design."""
-    out = []
-    if design.gauss_idx.size:
-        out.append("y_obs")
+def free_variables(variant_name: str, design: Design) -> list[str]:
+    """The model's free variables (constrained names), in creation order."""
+    out = list(variant(variant_name).parameters)
     if design.bound_idx.size:
-        out.append("bound_obs")
+        out.append(BOUND_Z)
     return out
-
-
-#: Each ``pm.Data`` container's dimension.
-_DIMS = {
-    "lab_idx": "row",
-    "pretraining": "row",
-    "posttraining": "row",
-    "follower": "row",
-    "era": "row",
-    "offset_unit": "row",
-    "prov_idx": "row",
-    "gauss_idx": "obs",
-    "s": "obs",
-    "bound_idx": "bound",
-    "b": "bound",
-    "bound_lower": "bound",
-    "bound_upper": "bound",
-    "y": "obs",
-}
-
-
-def data_values(design: Design) -> dict[str, np.ndarray]:
-    """Values of every ``pm.Data`` container for ``design`` (to swap data into a compiled model)."""
-    return {name: getattr(design, name) for name in _DIMS}
-
-
-def data_dims() -> dict[str, str]:
-    """Each ``pm.Data`` container's dimension (``constant_data`` uses the same)."""
-    return dict(_DIMS)

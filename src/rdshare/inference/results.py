@@ -93,7 +93,7 @@ def summarise(posterior: xr.Dataset, var_names: list[str]) -> pd.DataFrame:
 
 def write_summary(df: pd.DataFrame, path: Path) -> None:
     """Stable, readable CSV (6 significant digits)."""
-    df.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    runs.write_csv(path, df)
 
 
 @dataclass
@@ -125,6 +125,18 @@ class FitResult:
         return save_run(
             self, Path(folder), force=force, command=command, extra_writers=extra_writers
         )
+
+
+def discount_positive(tree, priors=None) -> tuple[float, float | None] | None:
+    """``(P(d > 0) after the data, P(d > 0) under the prior alone)``, or None for a run without a
+    discount. The posterior's share comes from the draws; the prior's is exact, from the prior file's
+    distribution (None when ``priors`` is not given)."""
+    post = tree["posterior"].ds
+    if "discount" not in post:
+        return None
+    after = float((np.asarray(post["discount"].values) > 0).mean())
+    before = None if priors is None else float(priors["discount"].scipy().sf(0.0))
+    return after, before
 
 
 def headline(summary: pd.DataFrame, name: str = "f_frontier") -> dict[str, float]:

@@ -57,7 +57,7 @@ import pandas as pd
 from scipy import stats
 
 from rdshare.core.quantities import PARAMETERS, VARIANTS
-from rdshare.inference.defaults import DEFAULTS
+from rdshare.inference.defaults import DEFAULTS, setting_problems
 
 #: Quantities whose ranks are recorded and tested: every parameter of the full model and the derived
 #: quantities that are functions of them (``f_new_lab`` adds a fresh lab effect, so it has no true value).
@@ -333,7 +333,6 @@ class SBCConfig:
     chains: int = DEFAULTS["chains"]
     target_accept: float = DEFAULTS["target_accept"]
     adaptation: str = "low_rank"
-    lab_effects: str = "centred"
     thin: int | None = None
     alpha: float = ALPHA
     #: cores each fit's chains run on, in process (a Dask worker uses one)
@@ -353,49 +352,17 @@ class SBCConfig:
     def validate(self) -> None:
         from rdshare.errors import InputError, Problem
 
-        problems = []
-        for name, lo in (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1), ("cores", 1)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                problems.append(
-                    Problem(
-                        "<command line>", f"{v!r} must be a whole number >= {lo}", field=f"--{name}"
-                    )
-                )
+        whole = (("sims", 1), ("draws", 1), ("tune", 0), ("chains", 1), ("cores", 1))
+        problems = setting_problems(self, whole)
         if self.thin is not None and (not isinstance(self.thin, int) or self.thin < 1):
-            problems.append(
-                Problem(
-                    "<command line>", f"{self.thin!r} must be a whole number >= 1", field="--thin"
-                )
-            )
-        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.seed!r} must be a whole number in [0, 2**32)",
-                    field="--seed",
-                )
-            )
+            msg = f"{self.thin!r} must be a whole number >= 1"
+            problems.append(Problem("<command line>", msg, field="--thin"))
         if not 0.0 < self.alpha < 1.0:
-            problems.append(
-                Problem("<command line>", f"{self.alpha!r} must be in (0, 1)", field="--alpha")
-            )
-        if not 0.5 <= self.target_accept < 1.0:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    f"{self.target_accept!r} must be in [0.5, 1)",
-                    field="--target-accept",
-                )
-            )
+            msg = f"{self.alpha!r} must be in (0, 1)"
+            problems.append(Problem("<command line>", msg, field="--alpha"))
         if not problems and self.kept_draws < 2:
-            problems.append(
-                Problem(
-                    "<command line>",
-                    "thinning leaves fewer than 2 draws; lower --thin",
-                    field="--thin",
-                )
-            )
+            msg = "thinning leaves fewer than 2 draws; lower --thin"
+            problems.append(Problem("<command line>", msg, field="--thin"))
         if problems:
             raise InputError(problems)
 
@@ -431,7 +398,6 @@ def _fit_config(cfg: SBCConfig, cores: int):
         chains=cfg.chains,
         cores=cores,
         target_accept=cfg.target_accept,
-        lab_effects=cfg.lab_effects,
         adaptation=cfg.adaptation,
         predictive=False,
     )
@@ -445,12 +411,12 @@ def _one(spec: _Spec, i: int, ss: np.random.SeedSequence) -> dict:
     cfg = spec.config
     sim_ss, fit_ss = _children(ss)
     rng = np.random.default_rng(sim_ss)
-    truth = sim_mod.draw_prior(spec.priors, spec.design.n_labs, rng)
+    truth = sim_mod.draw_prior(spec.priors, rng)
     simulator = spec.simulator or sim_mod.simulate
     data = simulator(spec.design, truth, rng)
     seed = int(fit_ss.generate_state(1)[0])
     # Compiled once per process and structure (fit's cache); this only swaps the data in.
-    compiled = fit_mod.compiled_sampler(data, spec.priors, "full", cfg.lab_effects)
+    compiled = fit_mod.compiled_sampler(data, spec.priors, "full")
     t0 = time.perf_counter()
     tree = fit_mod.sample_posterior(compiled, _fit_config(cfg, spec.cores), seed)
     seconds = time.perf_counter() - t0
@@ -462,8 +428,10 @@ def _one(spec: _Spec, i: int, ss: np.random.SeedSequence) -> dict:
     for q in QUANTITIES:
         draws = np.asarray(post[q].values)[:, ::thin].ravel()
         rec[f"rank_{q}"] = int(np.sum(draws < truth[q]))
+    for q in QUANTITIES:
+        rec[f"sd_{q}"] = float(np.std(np.asarray(post[q].values), ddof=1))
     gate_vars = [v for v in fit_mod.gate_variables("full") if v in post]
-    verdict = gate(tree, gate_vars)
+    verdict = gate(tree, gate_vars, settings=asdict(cfg))
     checks = {c.name: c for c in verdict.checks}
     rec.update(
         {
@@ -582,6 +550,21 @@ class SBCResult:
                 counts[name] = counts.get(name, 0) + 1
         return dict(sorted(counts.items()))
 
+    def contraction(self) -> dict[str, float]:
+        """Posterior contraction per quantity: ``1 - mean(posterior variance) / prior variance``.
+
+        A passing SBC says the intervals have their stated coverage; contraction says whether the data
+        (of this dataset's structure, simulated from the priors) narrow a quantity at all.
+        """
+        prior_sd = self.info.get("prior_sd", {})
+        out = {}
+        for q in QUANTITIES:
+            col = f"sd_{q}"
+            if col in self.table and prior_sd.get(q):
+                post_var = float(np.mean(self.table[col].to_numpy() ** 2))
+                out[q] = 1.0 - post_var / prior_sd[q] ** 2
+        return out
+
     def to_dict(self) -> dict:
         n = len(self.table)
         return {
@@ -607,6 +590,11 @@ class SBCResult:
                 "max_divergences": int(self.table["divergences"].max()) if n else 0,
             },
             "quantities": {q: v.to_dict() for q, v in self.verdicts.items()},
+            "contraction": self.contraction(),
+            "contraction_meaning": (
+                "1 - (mean posterior variance) / (prior variance), over the simulations: 0 when the "
+                "simulated data teach nothing about a quantity, 1 when they pin it down"
+            ),
             "converged_only": {
                 "sims": n - self.n_gate_failed,
                 "passed": bool(self.verdicts_converged)
@@ -644,6 +632,12 @@ class SBCResult:
                 )
         else:
             lines.append(f"all {n} fits passed the convergence gate")
+        contraction = self.contraction()
+        if contraction:
+            lines.append(
+                "posterior contraction, 1 - posterior/prior variance (0: the data teach nothing): "
+                + ", ".join(f"{q} {c:.2f}" for q, c in contraction.items())
+            )
         return "\n".join(lines)
 
     def save(
@@ -738,7 +732,7 @@ def run(
     config.validate()
     dataset = ds_mod.coerce(data)
     prior_set = priors_mod.coerce(priors)
-    design = design_mod.build(dataset.fitted)
+    design = design_mod.from_dataset(dataset)
     seeds = sim_seeds(config.seed, config.sims)
     ids = list(range(config.sims)) if sim_ids is None else sorted(set(sim_ids))
     if any(not 0 <= i < config.sims for i in ids):
@@ -772,8 +766,19 @@ def run(
         "rows": len(design.row_ids),
         "gaussian_rows": int(design.gauss_idx.size),
         "bound_rows": int(design.bound_idx.size),
+        "prior_sd": prior_sd(prior_set, config.seed),
     }
     return SBCResult(table, replace(config), verdicts, verdicts_conv, info)
+
+
+def prior_sd(priors, seed: int, draws: int = 20_000) -> dict[str, float]:
+    """Each SBC quantity's prior standard deviation, from seeded prior draws (for contraction)."""
+    from rdshare.core import generative as gen
+
+    rng = np.random.default_rng([int(seed), 1])
+    p = gen.draw_prior(priors, "full", draws, rng)
+    p.update(gen.derived(p, "full"))
+    return {q: float(np.std(p[q], ddof=1)) for q in QUANTITIES}
 
 
 def load(folder: str | Path) -> dict | None:

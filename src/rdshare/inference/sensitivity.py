@@ -8,9 +8,10 @@ likelihood sensitivity with power-scaling", Stat Comput 34:57; arviz-stats ``pse
     is measured by importance sampling, without refitting. The figure is the derivative of the
     cumulative Jensen-Shannon distance; the paper's threshold is 0.05. What is power-scaled:
 
-    - prior: the priors written in the prior file (every ``log_prior`` term except the lab effects
-      ``u_lab``, whose Normal(0, sigma_lab) distribution is model structure, not a user's assumption);
-    - likelihood: every evidence row (both observed variables, ``y_obs`` and ``bound_obs``).
+    - prior: the priors written in the prior file (every ``log_prior`` term), all together and then
+      each prior on its own, so every informative prior is varied, not only the discount's and f's;
+    - likelihood: all the evidence (the augmented joint log likelihood ``joint``: the rows are not
+      independent, so their leave-one-out terms do not add up to the likelihood).
 
     Diagnosis (the paper's table, in words):
 
@@ -49,8 +50,8 @@ from rdshare.core.quantities import REPORTED
 QUANTITIES = REPORTED
 #: Sensitivity threshold of Kallioinen et al. (2024).
 THRESHOLD = 0.05
-#: log_prior terms that are model structure, not priors a user writes.
-STRUCTURAL_PRIOR_TERMS = ("u_lab", "z_lab")
+#: The log-likelihood variable power-scaling scales: the whole evidence's joint log density.
+JOINT = "joint"
 FOLDER = "sensitivity"
 PSENSE_COLUMNS = (
     "name",
@@ -76,6 +77,7 @@ INTERVAL_COLUMNS = (
     "width",
     "median_shift",
     "width_ratio",
+    "excluded",
 )
 
 DIAGNOSES = {
@@ -105,8 +107,9 @@ def diagnose(prior: float, likelihood: float, threshold: float = THRESHOLD) -> t
 
 
 def prior_terms(tree) -> list[str]:
-    """The ``log_prior`` variables power-scaled as "the prior" (the prior file's parameters)."""
-    return [str(v) for v in tree["log_prior"].ds.data_vars if v not in STRUCTURAL_PRIOR_TERMS]
+    """The ``log_prior`` variables power-scaled as "the prior": the prior file's parameters (the grouped
+    effects are integrated out of the model, so every term is a prior a user writes)."""
+    return [str(v) for v in tree["log_prior"].ds.data_vars]
 
 
 def power_scaling(tree, var_names=QUANTITIES, threshold: float = THRESHOLD) -> pd.DataFrame:
@@ -126,7 +129,9 @@ def power_scaling(tree, var_names=QUANTITIES, threshold: float = THRESHOLD) -> p
         )
     names = [v for v in var_names if v in tree["posterior"].ds]
     p_sens = azs.psense(tree, var_names=names, group="prior", group_var_names=prior_terms(tree))
-    l_sens = azs.psense(tree, var_names=names, group="likelihood")
+    l_sens = azs.psense(
+        tree, var_names=names, group="likelihood", group_var_names=_likelihood(tree)
+    )
     rows = []
     for n in names:
         pr, lk = float(p_sens[n].values), float(l_sens[n].values)
@@ -141,6 +146,27 @@ def power_scaling(tree, var_names=QUANTITIES, threshold: float = THRESHOLD) -> p
             row["width_ratio"] = (q[1] - q[0]) / (pq[1] - pq[0]) if pq[1] > pq[0] else np.nan
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=list(PSENSE_COLUMNS))
+
+
+def _likelihood(tree) -> list[str] | None:
+    """The log-likelihood variables to power-scale: ``joint`` where the run has it."""
+    return [JOINT] if JOINT in tree["log_likelihood"].ds else None
+
+
+def by_prior(tree, var_names=QUANTITIES) -> pd.DataFrame:
+    """Power-scaling sensitivity of each quantity to each prior on its own.
+
+    One row per prior term (``prior``), one column per quantity: the derivative of the cumulative
+    Jensen-Shannon distance when only that prior is power-scaled (threshold :data:`THRESHOLD`).
+    """
+    import arviz_stats as azs
+
+    names = [v for v in var_names if v in tree["posterior"].ds]
+    rows = []
+    for term in prior_terms(tree):
+        sens = azs.psense(tree, var_names=names, group="prior", group_var_names=[term])
+        rows.append({"prior": term, **{n: float(sens[n].values) for n in names}})
+    return pd.DataFrame(rows, columns=["prior", *names])
 
 
 def _label(prior_set) -> str:
@@ -189,9 +215,10 @@ def refit_intervals(
 ) -> pd.DataFrame:
     """Headline 90% intervals of the run and of a refit under each alternative prior file.
 
-    Columns: ``name, role ("run" or "refit"), priors, priors_file, q05, q50, q95, converged, width, median_shift,
-    width_ratio``; ``median_shift`` is (median - run's median) / run's 90% width and ``width_ratio``
-    the width over the run's width (both 0 and 1 for the run's own row).
+    Columns: ``name, role ("run" or "refit"), priors, priors_file, q05, q50, q95, converged, width,
+    median_shift, width_ratio, excluded``; ``median_shift`` is (median - run's median) / run's 90% width
+    and ``width_ratio`` the width over the run's width (both 0 and 1 for the run's own row);
+    ``excluded`` lists the rows a refit left out because its prior file rests on them.
     """
     from dataclasses import fields, replace
 
@@ -210,14 +237,20 @@ def refit_intervals(
     cfg = replace(
         FitConfig(**{k: v for k, v in run.config.items() if k in known}), predictive=False
     )
+    ids = set(run.dataset.fitted["id"])
     for j, path in enumerate(alts):
         prior_set = priors_mod.load(path)
         if progress is not None:
             progress(_label(prior_set), j + 1, len(alts))
-        res = fit(run.dataset, prior_set, config=cfg)
-        rows += _interval_rows(
+        # a prior built from some rows is refitted without them, or they would count twice
+        leave_out = [r for r in priors_mod.rests_on(prior_set) if r in ids]
+        res = fit(run.dataset, prior_set, exclude=leave_out, config=cfg)
+        refit = _interval_rows(
             res.summary, _label(prior_set), str(path), res.verdict.passed, "refit"
         )
+        for row in refit:
+            row["excluded"] = " ".join(leave_out)
+        rows += refit
     df = pd.DataFrame(rows)
     df["width"] = df["q95"] - df["q05"]
     base = df.groupby("name").first()
@@ -233,6 +266,8 @@ class SensitivityResult:
     psense: pd.DataFrame
     intervals: pd.DataFrame
     info: dict = field(default_factory=dict)
+    #: each quantity's sensitivity to each prior on its own (:func:`by_prior`)
+    by_prior: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def unconverged_refits(self) -> list[str]:
@@ -246,6 +281,7 @@ class SensitivityResult:
         return {
             "threshold": self.info.get("threshold", THRESHOLD),
             "power_scaling": json.loads(self.psense.to_json(orient="records")),
+            "by_prior": json.loads(self.by_prior.to_json(orient="records")),
             "intervals": json.loads(self.intervals.to_json(orient="records")),
             "unconverged_refits": self.unconverged_refits,
             **self.info,
@@ -261,6 +297,13 @@ class SensitivityResult:
                 f"  {r.name:<11} prior {r.prior:.3f}  likelihood {r.likelihood:.3f}  "
                 f"{r.diagnosis}: {r.explanation}"
             )
+        if not self.by_prior.empty:
+            t = self.info.get("threshold", THRESHOLD)
+            lines.append(f"Priors each quantity is sensitive to on its own (>= {t:g}):")
+            for q in [c for c in self.by_prior.columns if c != "prior"]:
+                hits = self.by_prior.loc[self.by_prior[q] >= t, ["prior", q]]
+                which = ", ".join(f"{r.prior} {r[q]:.3f}" for _, r in hits.iterrows()) or "none"
+                lines.append(f"  {q:<11} {which}")
         if not self.intervals.empty:
             lines.append("Headline 90% intervals under each prior file:")
             for r in self.intervals.itertuples():
@@ -291,6 +334,19 @@ class SensitivityResult:
                 f"| {r.name} | {r.prior:.3f} | {r.likelihood:.3f} | {r.diagnosis}: {r.explanation} "
                 f"| {prior_iv} | {r.post_q05:.2f} to {r.post_q95:.2f} |"
             )
+        if not self.by_prior.empty:
+            cols = [c for c in self.by_prior.columns if c != "prior"]
+            out += [
+                "",
+                "Each prior on its own (power-scaling only that prior; values >= "
+                f"{t:g} mean the quantity moves with it):",
+                "",
+                "| prior | " + " | ".join(cols) + " |",
+                "|---|" + "---|" * len(cols),
+            ]
+            for _, r in self.by_prior.iterrows():
+                cells = [f"**{r[c]:.3f}**" if r[c] >= t else f"{r[c]:.3f}" for c in cols]
+                out.append(f"| {r['prior']} | " + " | ".join(cells) + " |")
         if not self.intervals.empty:
             out += [
                 "",
@@ -317,12 +373,9 @@ class SensitivityResult:
 
         def write(tmp: Path) -> None:
             runs.write_json(tmp / "sensitivity.json", self.to_dict())
-            self.psense.to_csv(
-                tmp / "sensitivity.csv", index=False, float_format="%.6g", lineterminator="\n"
-            )
-            self.intervals.to_csv(
-                tmp / "intervals.csv", index=False, float_format="%.6g", lineterminator="\n"
-            )
+            runs.write_csv(tmp / "sensitivity.csv", self.psense)
+            runs.write_csv(tmp / "intervals.csv", self.intervals)
+            runs.write_csv(tmp / "by_prior.csv", self.by_prior)
             (tmp / "sensitivity.md").write_text(self.to_markdown(), encoding="utf-8")
 
         return runs.write_folder(
@@ -333,7 +386,7 @@ class SensitivityResult:
             command=command,
             seed=self.info.get("seed"),
             info={"run": self.info.get("run")},
-            hashed=("sensitivity.json", "sensitivity.csv", "intervals.csv"),
+            hashed=("sensitivity.json", "sensitivity.csv", "intervals.csv", "by_prior.csv"),
         )
 
 
@@ -362,6 +415,7 @@ def analyse(
 
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
     table = power_scaling(run.tree, threshold=threshold)
+    each = by_prior(run.tree)
     intervals = refit_intervals(run, alternatives, progress) if refit else pd.DataFrame()
     info = {
         "run": str(run.folder),
@@ -371,7 +425,7 @@ def analyse(
         "prior_terms": prior_terms(run.tree),
         "seed": run.config.get("seed"),
     }
-    return SensitivityResult(table, intervals, info)
+    return SensitivityResult(table, intervals, info, each)
 
 
 def load(run_dir: str | Path) -> SensitivityResult | None:
@@ -386,4 +440,5 @@ def load(run_dir: str | Path) -> SensitivityResult | None:
         pd.DataFrame(rows).reindex(columns=list(INTERVAL_COLUMNS)) if rows else pd.DataFrame()
     )
     doc.pop("unconverged_refits", None)
-    return SensitivityResult(psense, intervals, doc)
+    each = pd.DataFrame(doc.pop("by_prior", []))
+    return SensitivityResult(psense, intervals, doc, each)

@@ -42,19 +42,20 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
             "Per-row estimates against the data",
             "One line per fitted evidence row. Blue: the model's estimate of that row's R&D share "
             "(FLOP terms) with 50% and 90% intervals; black: what the row reports (diamond a share, "
-            "bracket an interval, arrow a lower bound). Rows marked † are dollar or energy shares: "
-            "the model compares them with its share shifted by the unit offset, so the black mark "
-            "may sit to the right of blue by design. Pooling pulls rows toward each other; a row far "
+            "bracket an interval, arrow a lower bound). Rows marked † are GPU-hour, dollar or energy "
+            "shares: the model compares them with its share shifted by that unit's offset, so the "
+            "black mark may sit to the right of blue by design. Pooling pulls rows toward each other; a row far "
             "from its black mark is one the rest of the evidence disagrees with.",
             lambda: plots.row_estimates(t, table),
         ),
         PlotSpec(
             "predictive_check.png",
             "Posterior predictive check",
-            "For each observed row, the shares the fitted model would report (blue, 50% and 90%), "
-            "measurement error and unit offset included, against what was reported (diamond; red "
-            "when outside the 90% interval). With a well-fitting model about one row in ten falls "
-            "outside by chance. Lower-bound rows list how often simulated reports respect the bound.",
+            "For each observed row, the values the fitted model would report (blue, 50% and 90%) on "
+            "the row's own scale (a share, a ratio or d), measurement error and unit offset "
+            "included, against what was reported (diamond; red when outside the 90% interval). "
+            "With a well-fitting model about one row in ten falls outside by chance. Lower-bound "
+            "rows list how often simulated reports respect the bound.",
             lambda: plots.predictive_check(t, table),
         ),
     ]
@@ -63,7 +64,8 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
             PlotSpec(
                 "loo_pit.png",
                 "LOO-PIT calibration",
-                "Where each reported share falls in the model's leave-one-out prediction for it. "
+                "Where each reported value falls in the model's prediction for it made without it "
+                "(its leave-one-out predictive, PSIS-weighted). "
                 "Calibrated predictions put these at uniform positions, so the line stays near 0 "
                 "and p is not small. With a dozen observations only gross miscalibration shows.",
                 lambda: plots.loo_pit(t),

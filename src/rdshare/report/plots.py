@@ -23,11 +23,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from scipy.special import expit
 
 from rdshare.core import savings as sv
 from rdshare.core.dataset import implied_share
-from rdshare.core.kinds import KINDS, OFFSET_UNITS
+from rdshare.core.kinds import KINDS, TARGETS
 from rdshare.core.quantities import HEADLINE, QUANTITIES
 
 FIGSIZE = (8.0, 5.0)
@@ -75,15 +74,22 @@ def _interval_bar(ax, y, lo, hi, mid, color, lw=6, label=None):
 
 
 def _row_labels(table: pd.DataFrame, dagger: bool = True) -> tuple[list[str], list[str]]:
-    """(left label, right-hand description) per row; dollar/energy rows carry a dagger."""
+    """(left label, right-hand description) per row; shares in a unit other than FLOP carry a dagger."""
     left, right = [], []
     for _, r in table.iterrows():
-        mark = " †" if dagger and r["unit"] in OFFSET_UNITS else ""
+        target = KINDS[r["kind"]].target
+        mark = " †" if dagger and target == "f" and r["unit"] != "flop" else ""
         left.append(f"{r['id']} ({r['lab']}, {int(r['year'])}){mark}")
         scope = {"full": "full pipeline", "pretraining": "pretraining only"}.get(
             r["scope"], "post-training only"
         )
-        right.append(f"{r['position']}, {scope}, {_UNIT_WORD.get(r['unit'], r['unit'])}")
+        if target == "contrast":
+            right.append(f"ratio of R&D intensity to {r['versus']}")
+        elif target == "discount":
+            part = f" ({r['component']})" if r.get("component", "") else ""
+            right.append(f"discount d{part}")
+        else:
+            right.append(f"{r['position']}, {scope}, {_UNIT_WORD.get(r['unit'], r['unit'])}")
     return left, right
 
 
@@ -196,16 +202,17 @@ def _draw_data(ax, y, r, imp, size=7):
 
 
 def row_estimates(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
-    """Forest of each fitted row's R&D share (``f_row``) with the row's reported evidence on top.
+    """Forest of each fitted share row's programme share (``f_row``) with the row's reported evidence.
 
-    Blue: posterior median, 50% (thick) and 90% (thin) intervals of ``f_row``, the row's share in
-    FLOP terms. Black: what the row reports, read by :func:`rdshare.core.dataset.implied_share`
-    (diamond a reported share, bracket an interval, bar with arrow a lower bound). Rows measured in
-    dollars or energy (†) enter the likelihood shifted by the unit offset; ``f_row`` is not, so their
-    reported value may sit to the right of the blue estimate by design.
+    Blue: posterior median, 50% (thick) and 90% (thin) intervals of ``f_row``, the programme's share in
+    FLOP terms (its lab and programme effects included, not the figure's own error). Black: what the row
+    reports, read by :func:`rdshare.core.dataset.implied_share` (diamond a reported share, bracket an
+    interval, bar with arrow a lower bound). Rows in another unit than FLOP (†) enter the likelihood
+    shifted by that unit's offset; ``f_row`` is not, so their reported value may sit to the right of the
+    blue estimate by design. Contrast and discount rows are in the predictive check.
     """
     f_row = tree["posterior"].ds["f_row"]
-    row_ids = [str(x) for x in f_row["row"].values]
+    row_ids = [str(x) for x in f_row["share_row"].values]
     fitted = table[table["exclude"] == ""].set_index("id", drop=False)
     rows = fitted.loc[[i for i in row_ids if i in fitted.index]]
     imp = implied_share(rows)
@@ -249,10 +256,15 @@ def row_estimates(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
         )
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=8)
     notes = (
-        "† dollar or energy share: the likelihood compares the report with the model's share "
-        "shifted by the unit offset\n   (R&D runs at lower utilisation), so the blue FLOP-share "
-        "estimate may sit left of the black report by design."
+        "† a share of GPU-hours, dollars or energy: the likelihood compares the report with the "
+        "model's share shifted by that unit's offset\n   (R&D runs at lower utilisation), so the "
+        "blue FLOP-share estimate may sit left of the black report by design."
     )
+    others = table.loc[
+        (table["exclude"] == "") & (table["kind"].map(lambda k: KINDS[k].target) != "f"), "id"
+    ].tolist()
+    if others:
+        notes += f"\nContrast and discount rows (in the predictive check): {', '.join(others)}."
     excluded = table.loc[table["exclude"] != "", "id"].tolist()
     if excluded:
         notes += f"\nShown in the data but not fitted: {', '.join(excluded)}."
@@ -265,30 +277,30 @@ def row_estimates(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
 
 
 def bound_coverage(tree: xr.DataTree) -> pd.Series:
-    """For each lower-bound row, the share of posterior predictive reports that satisfy the bound."""
+    """For each bound row, the share of posterior predictive latent values on the bound's side."""
     if not has(tree, "posterior_predictive", "bound_obs"):
         return pd.Series(dtype=float)
     pp = draws(tree["posterior_predictive"], "bound_obs")
     b = np.asarray(tree["observed_data"].ds["bound_obs"].values, dtype=float)
     ids = [str(v) for v in tree["observed_data"].ds["bound"].values]
-    upper = (
-        tree["constant_data"].ds["bound_upper"].values
-        if has(tree, "constant_data", "bound_upper")
-        else b
+    direction = (
+        np.asarray(tree["constant_data"].ds["bound_dir"].values)
+        if has(tree, "constant_data", "bound_dir")
+        else np.ones(b.size)
     )
-    at_least = np.isfinite(np.asarray(upper, dtype=float))
-    hold = np.where(at_least, np.isclose(pp, b) | (pp >= b), pp < b)
+    hold = np.where(direction > 0, pp >= b, pp <= b)
     return pd.Series(hold.mean(axis=0), index=ids)
 
 
 def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
-    """Posterior predictive check of the observed shares, one row per observation (share scale).
+    """Posterior predictive check of every observed row, on its own scale (a share, a contrast ratio or
+    a discount).
 
-    Blue: 50% and 90% intervals of the shares the fitted model would report for that row (its own
-    measurement error and, for dollar/energy rows, the unit offset included). Black diamond: the
-    share actually reported (log-odds midpoint for interval rows). A well-fitting model has most
-    diamonds inside the thin lines; about 1 in 10 may fall outside by chance. Lower-bound rows are
-    listed with the share of simulated reports that respect the bound.
+    Blue: 50% and 90% intervals of the values the fitted model would report for that row (its own
+    measurement error and, for shares in another unit than FLOP, that unit's offset included). Black
+    diamond: the value actually reported (latent-scale midpoint for interval rows). A well-fitting model
+    has most diamonds inside the thin lines; about 1 in 10 may fall outside by chance. Bound rows are
+    listed with the share of simulated values that respect the bound.
     """
     ds_pp = tree["posterior_predictive"].ds
     obs = tree["observed_data"].ds
@@ -301,9 +313,16 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
     fig = new_figure((FIGSIZE[0], max(4.5, 0.34 * n + 1.9)))
     ax = fig.subplots()
     ys = np.arange(n)[::-1]
+    targets = [TARGETS[KINDS[k].target] for k in rows["kind"]]
+    lows, highs = [0.0], [1.0]
     if ids:
-        sim = expit(draws(ds_pp, "y_obs"))
-        y_obs = expit(np.asarray(obs["y_obs"].values, dtype=float))
+        sim_latent = draws(ds_pp, "y_obs")
+        obs_latent = np.asarray(obs["y_obs"].values, dtype=float)
+        sim = np.column_stack([targets[k].value(sim_latent[:, k]) for k in range(len(ids))])
+        y_obs = np.array([float(targets[k].value(obs_latent[k])) for k in range(len(ids))])
+        q = np.quantile(sim, [0.05, 0.95], axis=0)
+        lows.append(float(min(q[0].min(), y_obs.min())))
+        highs.append(float(max(q[1].max(), y_obs.max())))
         for k, y in enumerate(ys[: len(ids)]):
             q05, q25, q75, q95 = np.quantile(sim[:, k], [0.05, 0.25, 0.75, 0.95])
             ax.plot([q05, q95], [y, y], color=POSTERIOR, lw=1.5)
@@ -321,32 +340,38 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
                 zorder=3,
             )
     if len(cov):
-        b = expit(np.asarray(obs["bound_obs"].values, dtype=float))
+        b_latent = np.asarray(obs["bound_obs"].values, dtype=float)
         for k, y in enumerate(ys[len(ids) :]):
-            ax.plot([b[k]], [y], marker="|", ms=10, mew=2, color=DATA)
+            b = float(targets[len(ids) + k].value(b_latent[k]))
+            lows.append(b)
+            ax.plot([b], [y], marker="|", ms=10, mew=2, color=DATA)
             ax.annotate(
                 "",
-                xy=(min(b[k] + 0.12, 0.995), y),
-                xytext=(b[k], y),
+                xy=(b + 0.12, y),
+                xytext=(b, y),
                 arrowprops={"arrowstyle": "-|>", "color": DATA, "lw": 1.4},
             )
             ax.text(
-                b[k] + 0.14,
+                b + 0.14,
                 y,
-                f"{cov.iloc[k]:.0%} of simulated reports respect this bound",
+                f"{cov.iloc[k]:.0%} of simulated values respect this bound",
                 va="center",
                 fontsize=7.5,
             )
         if ids:
             ax.axhline(ys[len(ids) - 1] - 0.5, color="0.75", lw=0.8)
     ax.set_yticks(ys, left, fontsize=8.5)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(min(lows) - 0.02, max(highs) + 0.02)
     ax.set_ylim(-0.8, n - 0.3)
-    ax.set_xlabel("reported R&D share, in the row's own unit (0 to 1)")
+    ax.set_xlabel(
+        "reported value on its own scale: R&D share (in the row's unit), ratio of R&D intensities, "
+        "or discount d",
+        fontsize=8.5,
+    )
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
     fig.suptitle(
-        "Posterior predictive check: would the model produce the reported shares?", fontsize=11
+        "Posterior predictive check: would the model produce the reported values?", fontsize=11
     )
     handles = [
         Line2D([], [], color=POSTERIOR, lw=5, label="simulated reports: 50% (thin line 90%)"),
@@ -356,6 +381,9 @@ def predictive_check(tree: xr.DataTree, table: pd.DataFrame) -> Figure:
     if len(cov):
         handles.append(Line2D([], [], color=DATA, marker=">", ms=6, label="reported lower bound"))
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize=8)
+    left_ax, right_ax = ax.get_xlim()
+    if left_ax < 0 < right_ax:
+        ax.axvline(0, color="0.6", lw=0.6, ls=":")
     return fig
 
 
@@ -365,10 +393,17 @@ def loo_pit(tree: xr.DataTree) -> Figure:
     Each observed share's leave-one-out probability integral transform should look like a draw from
     a uniform distribution when the model is calibrated; the line is the ECDF of those values minus
     the uniform's. Needs the ``log_likelihood`` group. Censored lower-bound rows are left out (their
-    PIT is not defined).
+    PIT is not defined). The rows are not conditionally independent, so the predictive draws are each
+    row's leave-one-out predictive given the parameters (``posterior_predictive.y_loo``), re-weighted by
+    PSIS; replicated reports given the fitted effects (``y_obs``) have seen the row and would make the
+    predictions look too good.
     """
     import arviz_plots as azp
 
+    pp = tree["posterior_predictive"].ds
+    if "y_loo" in pp:
+        tree = tree.copy()
+        tree["posterior_predictive"] = pp.assign(y_obs=pp["y_loo"]).drop_vars("y_loo")
     with warnings.catch_warnings():
         # Pareto-k warnings with few draws or observations are reported in the figure, not raised.
         warnings.simplefilter("ignore", UserWarning)
@@ -446,7 +481,7 @@ def ecosystem_savings(tree: xr.DataTree, n_max: int = 20) -> Figure:
         ax.set_xlabel("number of labs sharing openly, N")
         ax.set_ylabel(ylabel, fontsize=9)
         ax.set_xlim(1, n_max)
-        ax.set_ylim(bottom=0)
+        ax.axhline(0, color="0.6", lw=0.6)
         ax.set_xticks([1, 5, 10, 15, 20] if n_max == 20 else ax.get_xticks())
         ax.grid(color="0.9")
         ax.set_axisbelow(True)
@@ -457,7 +492,8 @@ def ecosystem_savings(tree: xr.DataTree, n_max: int = 20) -> Figure:
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle("What an open ecosystem of N labs saves against N labs working alone", fontsize=12)
     fig.supxlabel(
-        "f: frontier R&D share; d: knowledge-sharing discount (posterior draws, no forking).\n"
+        "f: frontier R&D share (FLOP); d: knowledge-sharing discount (posterior draws, no forking;\n"
+        "below 0, a negative d: open work costing more than it saves). "
         "How much of d comes from its prior rather than the data: see 'What the data taught' "
         "in the report.",
         fontsize=7.5,
@@ -479,18 +515,24 @@ SCENARIO_OUTPUTS: dict[str, str] = {
 def scenario_outputs(
     scenarios: Mapping[str, object], tree: xr.DataTree, seed: int
 ) -> dict[str, dict]:
-    """Evaluate each scenario on the posterior draws (seeded, so the report is reproducible).
+    """Evaluate each scenario on the posterior draws, and on the prior's where the run has them (seeded,
+    so the report is reproducible).
 
-    Returns ``{name: {"scenario": Scenario, "outputs": dict[str, Output]}}``.
+    Returns ``{name: {"scenario": Scenario, "outputs": dict[str, Output], "prior_outputs": ...}}``;
+    ``prior_outputs`` (None without a prior group) says what the priors alone imply.
     """
-    from rdshare.core.scenario import evaluate
+    from rdshare.core.scenario import evaluate, required_draws
 
-    post = tree["posterior"]
-    d = {k: np.clip(draws(post, k), 0.0, 1.0) for k in ("f_frontier", "f_follower", "discount")}
     out = {}
     for k, (name, sc) in enumerate(scenarios.items()):
-        rng = np.random.default_rng([int(seed), k])
-        out[name] = {"scenario": sc, "outputs": evaluate(sc, d, rng)}
+        names = required_draws(sc)
+        result = {"scenario": sc, "prior_outputs": None}
+        for group, key in (("posterior", "outputs"), ("prior", "prior_outputs")):
+            if all(has(tree, group, q) for q in names):
+                d = {q: draws(tree[group], q) for q in names}
+                rng = np.random.default_rng([int(seed), k])
+                result[key] = evaluate(sc, d, rng)
+        out[name] = result
     return out
 
 
@@ -556,8 +598,11 @@ def scenario_savings(evaluated: Mapping[str, dict]) -> Figure:
         unit = outs["rd_compute"].unit
         ys = np.arange(len(keys))[::-1]
         qs = {k: np.quantile(outs[k].values, [0.05, 0.25, 0.5, 0.75, 0.95]) for k in keys}
-        xmin = min(q[0] for q in qs.values()) / 3
+        lowest = min(q[0] for q in qs.values())
         xmax = max(q[4] for q in qs.values()) * 8
+        # a negative discount makes savings negative (a cost): symmetric log scale, linear near 0
+        linthresh = max(q[2] for q in qs.values()) * 1e-3
+        xmin = lowest / 3 if lowest > 0 else lowest * 3 - linthresh
         for y, key in zip(ys, keys, strict=True):
             q05, q25, q50, q75, q95 = qs[key]
             color = PRIOR if key == "rd_compute" else POSTERIOR
@@ -572,11 +617,14 @@ def scenario_savings(evaluated: Mapping[str, dict]) -> Figure:
                 fontsize=7.5,
                 color="0.25",
             )
-        ax.set_xscale("log")
+        ax.set_xscale("symlog", linthresh=linthresh) if lowest <= 0 else ax.set_xscale("log")
         ax.set_xlim(xmin, xmax)
+        if lowest <= 0:
+            ax.axvline(0, color="0.5", lw=0.8, ls=":")
+            notes.append("values left of the dotted line are costs (a negative discount)")
         ax.set_yticks(ys, [scenario_label(sc, k) for k in keys], fontsize=8.5)
         ax.set_ylim(-0.7, len(keys) - 0.3)
-        xlabel = f"{unit} (log scale)"
+        xlabel = f"{unit} ({'symmetric ' if lowest <= 0 else ''}log scale)"
         if notes:
             xlabel += "".join(f"\nnot shown: {note}" for note in notes)
         ax.set_xlabel(xlabel, fontsize=8.5)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from rdshare.core.kinds import KINDS
-from rdshare.core.quantities import QUANTITIES, REPORTED
-from rdshare.inference.results import SUMMARY_COLUMNS
+from rdshare.core.quantities import QUANTITIES, REPORTED, UNIT_SHARES
+from rdshare.inference.results import SUMMARY_COLUMNS, discount_positive
 from rdshare.report.inputs import ReportInputs
 from rdshare.report.render import Banner, Block, Image, Items, Para, Section, Table
 from rdshare.report.taught import (
@@ -132,16 +132,39 @@ def _headline_blocks(inp: ReportInputs) -> list[Block]:
         blocks.append(
             Para(
                 "The number is the posterior median for a frontier lab's full pipeline "
-                "(pretraining and post-training) in 2025, with an equal-tailed 90% interval, from "
-                f"{len(fitted)} evidence rows on {fitted['lab'].nunique()} labs and the priors in "
+                "(pretraining and post-training) in 2025, as a share of development FLOP, with an "
+                f"equal-tailed 90% interval, from {len(fitted)} evidence rows on "
+                f"{fitted['lab'].nunique()} labs and the priors in "
                 f"'{inp.priors.meta.get('name', Path(str(inp.priors.path)).stem)}'."
+                + unit_sentence(s)
             )
         )
         blocks.append(Para(essay_sentence(s, inp.tree)))
     others = [headline_sentence(s, n) for n in REPORTED[1:] if summary_row(s, n) is not None]
     if others:
         blocks.append(Items(tuple(others)))
+    p_pos = discount_positive(inp.tree, inp.priors)
+    if p_pos is not None:
+        after, before = p_pos
+        prior_words = "" if before is None else f" (under the prior alone: {before:.2f})"
+        blocks.append(
+            Para(
+                f"Probability that the discount is positive (open work saves a follower R&D rather "
+                f"than costing it): P(d > 0) = {after:.2f}{prior_words}."
+            )
+        )
     return blocks
+
+
+def unit_sentence(summary: pd.DataFrame) -> str:
+    """`` Measured in GPU-hours it is 0.88 (...), in dollars ...`` from the unit shares, or ``""``."""
+    parts = []
+    for name in UNIT_SHARES:
+        r = summary_row(summary, name)
+        if r is not None:
+            unit = name.removeprefix("f_frontier_").replace("_", "-")
+            parts.append(f"{unit} {fmt2(r['q50'])} ({fmt2(r['q05'])} to {fmt2(r['q95'])})")
+    return (" As a share of other units: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _taught_blocks(learned: list[Learning]) -> list[Block]:
@@ -187,9 +210,19 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
     from rdshare.core.savings import SHARE
     from rdshare.report.plots import human_amount
 
-    blocks: list[Block] = []
+    def text(x: float, unit: str) -> str:
+        return fmt2(x) if unit == SHARE else human_amount(x, unit)
+
+    blocks: list[Block] = [
+        Para(
+            "Each output's 90% interval from the posterior, beside the same output from the priors "
+            "alone (the scenario's inputs sampled the same way), and the ratio of the two widths: near 1, "
+            "the data added little and the interval restates the priors; well below 1, the evidence "
+            "narrowed it."
+        )
+    ]
     for name, item in evaluated.items():
-        sc, outs = item["scenario"], item["outputs"]
+        sc, outs, prior = item["scenario"], item["outputs"], item.get("prior_outputs")
         blocks.append(Para(f"{name}: {sc.description}", strong=False))
         blocks.append(
             Items((*(f"{k} = {v}" for k, v in sc.describe().items()), f"unit: {sc.unit.label}"))
@@ -197,19 +230,21 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
         rows = []
         for key, out in outs.items():
             q05, q50, q95 = np.quantile(out.values, [0.05, 0.5, 0.95])
-            if out.unit == SHARE:
-                cells = (fmt2(q50), f"{fmt2(q05)} to {fmt2(q95)}")
-            else:
-                cells = (
-                    human_amount(q50, out.unit),
-                    f"{human_amount(q05, out.unit)} to {human_amount(q95, out.unit)}",
-                )
-            rows.append((key, out.description, *cells))
-        blocks.append(
-            Table(
-                ("output", "what it is", "median", "90% interval"), tuple(rows), numeric=("median",)
-            )
-        )
+            row = [
+                key,
+                out.description,
+                text(q50, out.unit),
+                f"{text(q05, out.unit)} to {text(q95, out.unit)}",
+            ]
+            if prior is not None:
+                p05, p95 = np.quantile(prior[key].values, [0.05, 0.95])
+                ratio = (q95 - q05) / (p95 - p05) if p95 > p05 else float("nan")
+                row += [f"{text(p05, out.unit)} to {text(p95, out.unit)}", fmt2(ratio)]
+            rows.append(tuple(row))
+        header = ["output", "what it is", "median", "90% interval"]
+        if prior is not None:
+            header += ["prior-only 90%", "width ratio"]
+        blocks.append(Table(tuple(header), tuple(rows), numeric=("median", "width ratio")))
     return blocks
 
 

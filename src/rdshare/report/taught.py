@@ -68,6 +68,17 @@ class Learning:
         return "learned from the data: the interval is under half the prior's"
 
 
+def _prior_exact(priors, name: str) -> tuple[np.ndarray, float] | None:
+    """The 5/50/95% quantiles and sd of a parameter's own prior, or None for a derived quantity."""
+    if priors is None:
+        return None
+    try:
+        prior = priors[name]
+    except KeyError:
+        return None
+    return np.asarray(prior.quantiles((0.05, 0.5, 0.95)), dtype=float), float(prior.scipy().std())
+
+
 def _prior_draws(tree, priors, name: str) -> np.ndarray | None:
     if "prior" in tree.children and name in tree["prior"].ds:
         return np.asarray(tree["prior"].ds[name].values, dtype=float).ravel()
@@ -83,25 +94,33 @@ def data_taught(
 ) -> list[Learning]:
     """Prior against posterior for each quantity present in the posterior.
 
-    The prior's quantiles and sd come from the run's ``prior`` group (draws from the prior, so
-    derived quantities have them too); without that group, from the prior file for parameters that
-    have their own prior. The posterior's quantiles come from the summary table, so the report and
-    ``summary.csv`` agree.
+    A quantity with its own prior in the prior file (f_frontier, discount, sigma_lab) takes the prior's
+    quantiles and sd exactly from the distribution; a derived quantity (f_follower, f_new_lab) from the
+    run's ``prior`` group (draws from the prior). The posterior's quantiles come from the summary table,
+    so the report and ``summary.csv`` agree.
     """
     out = []
     for name in names:
         r = summary_row(summary, name)
-        prior = _prior_draws(tree, priors, name)
-        if r is None or prior is None or prior.size < 2:
+        if r is None:
             continue
-        q05, q50, q95 = np.quantile(prior, [0.05, 0.5, 0.95])
+        exact = _prior_exact(priors, name)
+        if exact is None:
+            prior = _prior_draws(tree, priors, name)
+            if prior is None or prior.size < 2:
+                continue
+            q = np.quantile(prior, [0.05, 0.5, 0.95])
+            sd = float(np.std(prior, ddof=1))
+        else:
+            q, sd = exact
+        q05, q50, q95 = (float(x) for x in q)
         out.append(
             Learning(
                 name=name,
-                prior_q05=float(q05),
-                prior_q50=float(q50),
-                prior_q95=float(q95),
-                prior_sd=float(np.std(prior, ddof=1)),
+                prior_q05=q05,
+                prior_q50=q50,
+                prior_q95=q95,
+                prior_sd=sd,
                 post_q05=float(r["q05"]),
                 post_q50=float(r["q50"]),
                 post_q95=float(r["q95"]),

@@ -1,7 +1,8 @@
 """Report sections for the validation results saved inside a run folder.
 
-``rdshare sensitivity RUN_DIR`` writes ``RUN_DIR/sensitivity/`` and ``rdshare compare --run RUN_DIR``
-writes ``RUN_DIR/compare/``; when either exists, the run's report gains a section for it.
+``rdshare sensitivity RUN_DIR`` writes ``RUN_DIR/sensitivity/``, ``rdshare compare --run RUN_DIR``
+``RUN_DIR/compare/`` and ``rdshare holdout RUN_DIR`` ``RUN_DIR/holdout/``; when one exists, the run's
+report gains a section for it.
 """
 
 from __future__ import annotations
@@ -39,11 +40,28 @@ def sensitivity_section(run_dir: Path) -> Section | None:
             numeric=("prior", "likelihood"),
         ),
     ]
+    if not res.by_prior.empty:
+        cols = [c for c in res.by_prior.columns if c != "prior"]
+        blocks += [
+            Para(
+                "Each prior on its own: the sensitivity of each quantity when only that prior is "
+                "power-scaled. Every informative prior is varied, not only those of f and d."
+            ),
+            Table(
+                ("prior", *cols),
+                tuple(
+                    (str(r["prior"]), *(_fmt(r[c]) for c in cols))
+                    for _, r in res.by_prior.iterrows()
+                ),
+                numeric=tuple(cols),
+            ),
+        ]
     if not res.intervals.empty:
         blocks += [
             Para(
                 "The run refitted under each shipped prior file: headline medians and 90% intervals, "
-                "the median's shift in units of this run's interval width, and the width ratio."
+                "the median's shift in units of this run's interval width, and the width ratio. A "
+                "refit under a prior file that rests on some rows leaves those rows out."
             ),
             Table(
                 ("quantity", "priors", "median", "90% interval", "median shift", "width ratio"),
@@ -103,10 +121,57 @@ def comparison_section(run_dir: Path) -> Section | None:
     return Section("Model comparison", tuple(blocks))
 
 
+def holdout_section(run_dir: Path) -> Section | None:
+    """The leave-one-lab-out predictive checks, if saved."""
+    from rdshare.inference import holdout
+
+    res = holdout.load(run_dir)
+    if res is None:
+        return None
+    blocks: list = [
+        Para(res.headline() + ".", strong=True),
+        Para(
+            "Each lab in turn was left out of the fit (with any row about its programmes) and its "
+            "reported figures predicted as a new lab's: new lab and programme effects, the method's "
+            "known error, and the report's own measurement error. The interval is the 90% predictive "
+            "interval on the figure's own scale (a share in its unit, a ratio, or d); PIT is the "
+            "predictive probability below the reported value, which a calibrated model spreads evenly "
+            "over 0 to 1. A lower bound is inside unless more than 95% of the predictive lies below it."
+        ),
+        Table(
+            ("lab", "row", "reported", "predictive 90%", "PIT", "inside"),
+            tuple(
+                (
+                    str(r.lab),
+                    str(r.row),
+                    str(r.reported_text),
+                    f"{r.q05:.3g} to {r.q95:.3g}",
+                    _fmt(r.pit, ".2f"),
+                    ("yes" if r.inside else "NO")
+                    + ("" if r.converged else " (refit not converged)"),
+                )
+                for r in res.table.itertuples()
+            ),
+            numeric=("PIT",),
+        ),
+    ]
+    if res.unconverged:
+        blocks.append(
+            Items(
+                (
+                    "The refit(s) without "
+                    + ", ".join(res.unconverged)
+                    + " did not pass the convergence gate: read their rows with caution.",
+                )
+            )
+        )
+    return Section("Leave-one-lab-out", tuple(blocks))
+
+
 def validation_sections(run_dir: str | Path) -> list[Section]:
     """Every validation section available for the run folder (possibly none)."""
     out = []
-    for make in (sensitivity_section, comparison_section):
+    for make in (sensitivity_section, comparison_section, holdout_section):
         sec = make(Path(run_dir))
         if sec is not None:
             out.append(sec)
