@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     operating system's reason. Anything else is a bug and keeps its traceback.
     """
     previous = None
+    # The CLI never opens a window: a headless backend also lets the report draw its arviz-plots
+    # figures on a worker thread (rdshare.report.build). An explicit MPLBACKEND is respected.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

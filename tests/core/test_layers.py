@@ -100,6 +100,17 @@ def test_no_heavy_import(tmp_path, modules, extra):
     assert run_python(code, tmp_path) == []
 
 
+def test_the_cli_parser_imports_no_numerical_library(tmp_path):
+    """``rdshare --help`` answers in about 0.1 s: building the parser imports no numpy, scipy or pandas
+    (a command module that imports them at top level would make every --help take about a second)."""
+    code = IMPORTS.format(
+        modules=["rdshare.cli"],
+        extra="import rdshare.cli; rdshare.cli.build_parser()",
+        heavy=("numpy", "scipy", "pandas", "xarray"),
+    )
+    assert run_python(code, tmp_path) == []
+
+
 SIDE_EFFECTS = """
 import json, logging, os, signal, sys, warnings
 before = dict(

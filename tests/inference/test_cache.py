@@ -281,6 +281,22 @@ def test_unsupported_nutpie_uses_stock_compile(cache_dir, monkeypatch):
     assert _sample(swapped)["posterior"].sizes["chain"] == 2
 
 
+def test_the_route_taken_is_named_for_the_manifest(cache_dir, monkeypatch):
+    """A nutpie upgrade must not lose the cache silently: the run manifest says which route ran."""
+    from rdshare.inference.fit import compile_path
+
+    cc.load_or_compile(tiny_model(), "tiny")
+    info = compile_path()
+    assert info["route"] == "rdshare cache"
+    assert info["status"] in {"compiled, cached", "hit"}
+    assert info["cache_dir"] == str(cache_dir)
+    monkeypatch.setattr(cc, "SUPPORTED_NUTPIE", ())
+    cc.load_or_compile(tiny_model(), "tiny")
+    info = compile_path()
+    assert info["route"] == "stock nutpie"
+    assert info["reason"] == "unsupported nutpie"
+
+
 def test_with_data_rejects_unknown_names_and_rank_changes(cache_dir):
     compiled = cc.load_or_compile(tiny_model(), "tiny")
     with pytest.raises(KeyError):

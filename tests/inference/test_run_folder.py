@@ -41,6 +41,8 @@ def test_an_intact_run_loads_and_lists_every_result_file(run):
     r = load_run(run)
     assert set(r.manifest["files"]) == set(RUN_FILES)
     assert r.manifest["format"] == runs.RUN_FORMAT
+    assert r.manifest["compile"]["route"] in {"rdshare cache", "stock nutpie"}
+    assert r.manifest["compile"]["status"]
     assert "f_frontier" in r.tree["posterior"].ds
     assert len(r.dataset) > 0
     assert r.headline()["q05"] < r.headline()["q95"]

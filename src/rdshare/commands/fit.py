@@ -14,7 +14,6 @@ from rdshare.commands._common import (
     outputs_root,
     sampler_settings,
 )
-from rdshare.core.quantities import QUANTITIES, REPORTED
 from rdshare.errors import EXIT_UNCONVERGED
 
 
@@ -84,8 +83,12 @@ def run_folder(args, inputs_sha: str) -> Path:
     return outputs_root() / runs.check_run_name(name)
 
 
-def format_headline(summary, names=REPORTED) -> str:
-    """The headline quantities of a summary table, one line each: median, 90% interval, label."""
+def format_headline(summary, names=None) -> str:
+    """The headline quantities of a summary table (default: the reported set), one line each: median,
+    90% interval, label."""
+    from rdshare.core.quantities import QUANTITIES, REPORTED
+
+    names = REPORTED if names is None else names
     lines = []
     for n in names:
         row = summary.loc[summary["name"] == n]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri
 
 POSITIONS = ("leader", "follower")
 SCOPES = ("full", "pretraining", "posttraining")
@@ -54,7 +54,7 @@ def logit(p):
 
 
 def _z(prob: float) -> float:
-    return float(stats.norm.ppf((1.0 + prob) / 2.0))
+    return float(ndtri((1.0 + prob) / 2.0))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def machine_cores() -> int:
 DEFAULTS = {
     "seed": 20260512,
     "draws": 1500,
-    "tune": 1000,
+    "tune": 500,
     "chains": 4,
     "cores": machine_cores(),
     "target_accept": 0.97,

@@ -88,28 +88,6 @@ class Verdict:
         return "\n".join(lines)
 
 
-def _extreme(ds: xr.Dataset, fn) -> tuple[float, str]:
-    """(value, 'var[coord]') of the extreme element over every variable, via fn in {max, min}."""
-    best_val, best_name = None, ""
-    for name, da in ds.data_vars.items():
-        arr = np.asarray(da.values, dtype=float)
-        if arr.size == 0 or np.all(np.isnan(arr)):
-            continue
-        idx = np.nanargmax(arr) if fn is max else np.nanargmin(arr)
-        val = float(arr.ravel()[idx])
-        if best_val is None or (fn(val, best_val) == val and val != best_val):
-            label = str(name)
-            if arr.ndim:
-                pos = np.unravel_index(idx, arr.shape)
-                labels = [
-                    str(da[d].values[i]) if d in da.coords else str(i)
-                    for d, i in zip(da.dims, pos, strict=True)
-                ]
-                label += "[" + ",".join(labels) + "]"
-            best_val, best_name = val, label
-    return (float("nan") if best_val is None else best_val), best_name
-
-
 def advice(failed: set[str], settings: dict | None = None) -> list[str]:
     """What to try after the gate failed ``failed`` checks, naming settings the user does not have yet.
 
@@ -154,6 +132,40 @@ def advice(failed: set[str], settings: dict | None = None) -> list[str]:
     return out
 
 
+def _stacked(post: xr.Dataset) -> xr.Dataset:
+    """Every element of every variable as one variable ``all`` (chain, draw, entry), labelled
+    ``name`` or ``name[coord,...]``: the diagnostics then run once, not once per variable (about 0.1 s
+    less per fit, which adds up over an SBC's 200 fits)."""
+    parts, labels = [], []
+    for name, da in post.data_vars.items():
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        arr = np.asarray(da.transpose("chain", "draw", *extra).values, dtype=float)
+        parts.append(arr.reshape(arr.shape[0], arr.shape[1], -1))
+        if not extra:
+            labels.append(str(name))
+            continue
+        for pos in np.ndindex(*[da.sizes[d] for d in extra]):
+            cells = [
+                str(da[d].values[i]) if d in da.coords else str(i)
+                for d, i in zip(extra, pos, strict=True)
+            ]
+            labels.append(f"{name}[{','.join(cells)}]")
+    values = np.concatenate(parts, axis=2)
+    return xr.Dataset(
+        {"all": (("chain", "draw", "entry"), values)},
+        coords={"chain": post["chain"].values, "draw": post["draw"].values, "entry": labels},
+    )
+
+
+def _extreme_entry(da: xr.DataArray, fn) -> tuple[float, str]:
+    """(value, label) of the extreme entry (the first one on ties), via fn in {max, min}."""
+    arr = np.asarray(da.values, dtype=float)
+    if arr.size == 0 or np.all(np.isnan(arr)):
+        return float("nan"), ""
+    idx = int(np.nanargmax(arr) if fn is max else np.nanargmin(arr))
+    return float(arr[idx]), str(da["entry"].values[idx])
+
+
 def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
     """Run the convergence gate on ``var_names`` of the posterior of ``tree``.
 
@@ -161,12 +173,10 @@ def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
     """
     post = tree["posterior"].ds[var_names]
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    rhat = azs.rhat(post)
-    ess_bulk = azs.ess(post, method="bulk")
-    ess_tail = azs.ess(post, method="tail")
-    r_val, r_where = _extreme(rhat, max)
-    eb_val, eb_where = _extreme(ess_bulk, min)
-    et_val, et_where = _extreme(ess_tail, min)
+    flat = _stacked(post)
+    r_val, r_where = _extreme_entry(azs.rhat(flat)["all"], max)
+    eb_val, eb_where = _extreme_entry(azs.ess(flat, method="bulk")["all"], min)
+    et_val, et_where = _extreme_entry(azs.ess(flat, method="tail")["all"], min)
     stats = tree["sample_stats"].ds
     n_div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
     bfmi = np.asarray(azs.bfmi(tree)["energy"].values, dtype=float).ravel()

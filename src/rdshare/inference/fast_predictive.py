@@ -141,9 +141,11 @@ def constant_data(design: Design) -> xr.Dataset:
     from rdshare.core.design import FIXED, SCALES
     from rdshare.inference.model import data_dims, data_values
 
+    values = data_values(design)
     coords = {**_coords(design), "fixed": np.array(FIXED), "scale": np.array(SCALES)}
+    coords["knz"] = np.arange(len(values["K_val"]))
     data_vars, used = {}, {}
-    for name, v in data_values(design).items():
+    for name, v in values.items():
         if name in ("y", "b"):
             continue
         arr = np.asarray(v)

@@ -31,7 +31,7 @@ from rdshare.core import priors as priors_mod
 from rdshare.core.dataset import Dataset
 from rdshare.core.priors import PriorSet
 from rdshare.core.quantities import PARAMETERS, VARIANTS
-from rdshare.core.runs import versions
+from rdshare.core.runs import package_version, versions
 from rdshare.inference import model as model_mod
 from rdshare.inference.defaults import DEFAULTS, setting_problems
 from rdshare.inference.diagnostics import gate
@@ -70,6 +70,8 @@ class FitConfig:
 
 
 _COMPILED: dict[str, object] = {}
+#: What :func:`compiled_sampler` did for each structure key ("last": the latest call).
+_COMPILE_INFO: dict[str, dict] = {}
 
 
 def structure_key(design: design_mod.Design, priors: PriorSet, variant: str) -> str:
@@ -113,7 +115,32 @@ def compiled_sampler(
         build = functools.partial(model_mod.build, design, priors, variant)
         source = model if model is not None else build
         _COMPILED[key] = compile_cache.load_or_compile(source, key, data=data, log=_compile_logger)
+        _COMPILE_INFO[key] = compile_path()
+    else:
+        _COMPILE_INFO[key] = {**_COMPILE_INFO.get(key, {}), "status": "in-process"}
+    _COMPILE_INFO["last"] = _COMPILE_INFO[key]
     return compile_cache.with_data(_COMPILED[key], data)
+
+
+def compile_path() -> dict:
+    """Which compile route the last :func:`rdshare.inference.compile_cache.load_or_compile` took, for the
+    run manifest and the benchmark: ``route`` ("rdshare cache": rdshare's wrappers, cached on disk, or
+    "stock nutpie": ``nutpie.compile_pymc_model``, not cached between processes), ``status`` ("hit",
+    "compiled, cached", "compiled, not cached", "stock", or "in-process" when this process had it
+    already), the cache directory and, for the stock route, why."""
+    from rdshare.inference import compile_cache
+
+    st = dict(compile_cache.last_status)
+    status = str(st.get("status", "unknown"))
+    route = "stock nutpie" if status == "stock" else "rdshare cache"
+    info = {"route": route, "status": status, "nutpie": package_version("nutpie")}
+    if st.get("reason"):
+        info["reason"] = str(st["reason"])
+    if route == "rdshare cache":
+        info["cache_dir"] = (
+            str(compile_cache.cache_root()) if compile_cache.cache_enabled() else None
+        )
+    return info
 
 
 def compiled_model(design: design_mod.Design, priors: PriorSet, variant: str = "full"):
@@ -232,6 +259,7 @@ def fit(
     t = time.perf_counter()
     compiled = compiled_sampler(design, prior_set, config.variant)
     timings["compile"] = time.perf_counter() - t
+    compile_info = dict(_COMPILE_INFO.get("last", {}))
 
     s_sample, s_new, s_prior, s_prior_new, s_ppc = _seeds(config.seed, 5)
     t = time.perf_counter()
@@ -269,6 +297,7 @@ def fit(
         config=asdict(config),
         design=design,
         timings=timings,
+        compile_info=compile_info,
     )
 
 

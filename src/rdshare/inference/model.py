@@ -3,8 +3,10 @@
 This module translates the registries into PyMC: every parameter's prior comes from the
 :class:`~rdshare.core.priors.PriorSet` passed in, built with the PyMC class its family names
 (:mod:`rdshare.core.families`); the variants' parameters come from :mod:`rdshare.core.quantities`; the
-fixed effects, mean, covariance and derived shares are :mod:`rdshare.core.generative`'s functions, called
-with PyTensor's operations (:data:`PYTENSOR`). Nothing here chooses a prior or writes the model's
+fixed effects, mean, scales and derived shares are :mod:`rdshare.core.generative`'s functions, called
+with PyTensor's operations (:data:`PYTENSOR`); the multivariate normal density is one Op with an analytic
+gradient (:mod:`rdshare.inference.mvn_op`), equal to PyMC's ``MvNormal`` (tests) at a fraction of the
+cost per evaluation. Nothing here chooses a prior or writes the model's
 arithmetic a second time. The structure (``docs/model.md``, :mod:`rdshare.core.design`)::
 
     v ~ MVN(X theta, K0 + sum_k tau_k^2 K[k])        every row's latent value
@@ -34,6 +36,7 @@ from rdshare.core.design import FIXED, SCALES, Design
 from rdshare.core.families import FAMILIES
 from rdshare.core.priors import Prior, PriorSet
 from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, variant
+from rdshare.inference.mvn_op import lower_nonzeros, marginal_normal_logp
 
 VARIANT_NAMES = tuple(VARIANTS)
 
@@ -89,6 +92,7 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
         "bound": design.bound_ids,
         "fixed": FIXED,
         "scale": SCALES,
+        "knz": tuple(range(len(lower_nonzeros(design.K)[0]))),
     }
 
 
@@ -96,7 +100,11 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
 _DIMS: dict[str, tuple[str, ...]] = {
     "X": ("row", "fixed"),
     "K0": ("row", "row"),
-    "K": ("scale", "row", "row"),
+    # the per-scale matrices K[k], as their nonzeros on and below the diagonal (mvn_op.lower_nonzeros)
+    "K_scale": ("knz",),
+    "K_row": ("knz",),
+    "K_col": ("knz",),
+    "K_val": ("knz",),
     "gauss_idx": ("obs",),
     "y": ("obs",),
     "bound_idx": ("bound",),
@@ -107,7 +115,12 @@ _DIMS: dict[str, tuple[str, ...]] = {
 
 def data_values(design: Design) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` container for ``design`` (to swap data into a compiled model)."""
-    return {name: np.asarray(getattr(design, name)) for name in _DIMS}
+    k, i, j, v = lower_nonzeros(design.K)
+    sparse = {"K_scale": k, "K_row": i, "K_col": j, "K_val": v}
+    return {
+        name: sparse[name] if name in sparse else np.asarray(getattr(design, name))
+        for name in _DIMS
+    }
 
 
 def data_dims() -> dict[str, tuple[str, ...]]:
@@ -137,7 +150,7 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
         )
         p = {name: prior_rv(priors[name]) for name in v.parameters}
         m = gen.mean(d, p, v, PYTENSOR)
-        C = gen.covariance(d, p, v, PYTENSOR)
+        tau = gen.scales(p, v, PYTENSOR)
         vals = pt.zeros(design.n_rows)
         if design.gauss_idx.size:
             vals = pt.set_subtensor(vals[d.gauss_idx], d.y)
@@ -147,7 +160,11 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
             x = pm.Deterministic(BOUND_LATENT, d.b + d.bound_dir * pt.exp(z), dims="bound")
             vals = pt.set_subtensor(vals[d.bound_idx], x)
             jacobian = pt.sum(z)
-        pm.Potential("evidence", pm.logp(pm.MvNormal.dist(mu=m, cov=C), vals) + jacobian)
+        # log MVN(vals | m, K0 + sum_k tau_k^2 K[k]) with its analytic gradient (rdshare.inference.mvn_op)
+        evidence = marginal_normal_logp(
+            vals - m, d.K0, d.K_scale, d.K_row, d.K_col, d.K_val, tau**2
+        )
+        pm.Potential("evidence", evidence + jacobian)
         for unit in OFFSETS:
             pm.Deterministic(f"f_frontier_{unit}", gen.f_in_unit(p, unit, PYTENSOR))
         if v.discount:

@@ -60,35 +60,40 @@ def _flat_names(da: xr.DataArray) -> list[tuple[str, dict]]:
 
 
 def summarise(posterior: xr.Dataset, var_names: list[str]) -> pd.DataFrame:
-    """One row per scalar quantity: mean, sd, equal-tailed quantiles, r_hat, bulk and tail ESS."""
+    """One row per scalar quantity: mean, sd, equal-tailed quantiles, r_hat, bulk and tail ESS.
+
+    Every element of every variable is stacked into one array first, so the diagnostics and quantiles
+    run once over all of them (the summary has about 80 rows: the grouped effects and the per-row shares
+    included)."""
     import arviz_stats as azs
 
     present = [v for v in var_names if v in posterior]
-    sub = posterior[present]
-    rhat = azs.rhat(sub)
-    ess_b = azs.ess(sub, method="bulk")
-    ess_t = azs.ess(sub, method="tail")
-    rows = []
+    names, columns = [], []
     for v in present:
-        da = sub[v]
-        for name, sel in _flat_names(da):
-            x = np.asarray(da.isel(sel).values, dtype=float).ravel()
-            q = np.quantile(x, QUANTILES)
-            rows.append(
-                {
-                    "name": name,
-                    "mean": float(x.mean()),
-                    "sd": float(x.std(ddof=1)),
-                    **{
-                        f"q{int(p * 100):02d}": float(val)
-                        for p, val in zip(QUANTILES, q, strict=True)
-                    },
-                    "r_hat": float(rhat[v].isel(sel).values),
-                    "ess_bulk": float(ess_b[v].isel(sel).values),
-                    "ess_tail": float(ess_t[v].isel(sel).values),
-                }
-            )
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+        da = posterior[v]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        arr = np.asarray(da.transpose("chain", "draw", *extra).values, dtype=float)
+        columns.append(arr.reshape(arr.shape[0], arr.shape[1], -1))
+        names += [name for name, _ in _flat_names(da)]
+    if not names:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    values = np.concatenate(columns, axis=2)
+    flat = xr.Dataset({"all": (("chain", "draw", "entry"), values)})
+    rhat = np.asarray(azs.rhat(flat)["all"].values, dtype=float)
+    ess_b = np.asarray(azs.ess(flat, method="bulk")["all"].values, dtype=float)
+    ess_t = np.asarray(azs.ess(flat, method="tail")["all"].values, dtype=float)
+    x = values.reshape(-1, values.shape[2])
+    q = np.quantile(x, QUANTILES, axis=0)
+    table = {
+        "name": names,
+        "mean": x.mean(axis=0),
+        "sd": x.std(axis=0, ddof=1),
+        **{f"q{int(p * 100):02d}": q[k] for k, p in enumerate(QUANTILES)},
+        "r_hat": rhat,
+        "ess_bulk": ess_b,
+        "ess_tail": ess_t,
+    }
+    return pd.DataFrame(table, columns=list(SUMMARY_COLUMNS))
 
 
 def write_summary(df: pd.DataFrame, path: Path) -> None:
@@ -108,6 +113,8 @@ class FitResult:
     config: dict
     design: object
     timings: dict = field(default_factory=dict)
+    #: which compile route the fit took (:func:`rdshare.inference.fit.compile_path`)
+    compile_info: dict = field(default_factory=dict)
 
     def headline(self, name: str = "f_frontier") -> dict[str, float]:
         """Mean and 90% interval of a summary quantity."""
@@ -176,7 +183,10 @@ def save_run(
         for writer in extra_writers:
             writer(tmp, res)
         timings = {**res.timings, "write": time.perf_counter() - t0}
-        return {"timings_seconds": {k: round(v, 3) for k, v in timings.items()}}
+        return {
+            "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+            "compile": res.compile_info,
+        }
 
     return runs.write_folder(
         folder,

@@ -33,6 +33,8 @@ class PlotSpec:
     title: str
     caption: str
     make: Callable[[], object]
+    #: drawn through pyplot (arviz-plots): made on one worker thread, apart from the others
+    pyplot: bool = False
 
 
 def _has_savings(tree) -> bool:

@@ -71,7 +71,7 @@ def environment_fingerprint() -> dict[str, object]:
     import pytensor
 
     from rdshare.core import dataset, design, families, generative, kinds, quantities
-    from rdshare.inference import model, pytensor_flags
+    from rdshare.inference import model, mvn_op, pytensor_flags
 
     out: dict[str, object] = {
         "format": CACHE_FORMAT,
@@ -90,7 +90,17 @@ def environment_fingerprint() -> dict[str, object]:
     # that is intact but stale (a warm load builds no model to compare with), so it errs on the side of
     # recompiling: any edit to these files gives new entries.
     here = Path(__file__).parent
-    modules = (model, pytensor_flags, dataset, design, families, generative, kinds, quantities)
+    modules = (
+        model,
+        mvn_op,
+        pytensor_flags,
+        dataset,
+        design,
+        families,
+        generative,
+        kinds,
+        quantities,
+    )
     out["sources"] = {m.__name__: _file_sha(m.__file__) for m in modules}
     out["sources"].update({p.name: _file_sha(p) for p in sorted(here.glob("*.py"))})
     return out
