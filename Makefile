@@ -7,10 +7,17 @@ VENV      ?= .venv
 PYTHON    ?= $(shell scripts/find-python.sh)
 STAMP     := $(VENV)/.installed
 BIN       := $(VENV)/bin
+# The real clients the export tests run (tests/clients): Squiggle's interpreter (npm, pinned in
+# tests/clients/package-lock.json), Metaculus' forecasting-tools and LibreOffice Calc.
+SQUIGGLE       := $(VENV)/squiggle
+SQUIGGLE_STAMP := $(SQUIGGLE)/.installed
+FORECASTING_TOOLS         := forecasting-tools==0.3.5
+FORECASTING_TOOLS_DIR     := $(VENV)/forecasting-tools
+FORECASTING_TOOLS_STAMP   := $(FORECASTING_TOOLS_DIR)/.installed-$(FORECASTING_TOOLS)
 RUN_ARGS  ?=
 FUZZ_FACTOR ?= 50
 
-.PHONY: run test pytest wheel-check lint format bench sbc fuzz clean-venv help
+.PHONY: run test pytest clients libreoffice wheel-check lint format bench sbc fuzz clean-venv help
 
 help:
 	@echo "make run          - set up and fit the shipped data with the default priors, writing a report"
@@ -20,6 +27,7 @@ help:
 	@echo "make lint         - ruff check and format check"
 	@echo "make bench        - performance benchmark (prints ratios against a plain pm.sample baseline)"
 	@echo "make sbc          - full simulation-based calibration of the default model (200 fits)"
+	@echo "make clients      - install the real clients the export tests use (Squiggle, forecasting-tools, LibreOffice)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; see the message above." >&2; exit 1; }
@@ -34,8 +42,30 @@ run: $(STAMP)
 
 test: pytest wheel-check
 
+# Squiggle's interpreter, exactly as locked, into .venv/squiggle (ignored by git, like all of .venv).
+$(SQUIGGLE_STAMP): tests/clients/package.json tests/clients/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js >= 18) is needed for the Squiggle tests: install Node.js and npm" >&2; exit 1; }
+	rm -rf $(SQUIGGLE)
+	mkdir -p $(SQUIGGLE)
+	cp tests/clients/package.json tests/clients/package-lock.json $(SQUIGGLE)/
+	cd $(SQUIGGLE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# forecasting-tools pulls in ~65 packages (LLM clients, boto3, ...) and pins pillow below 13, so only
+# its code goes in, into its own folder; the tests import its CDF validation from there, which needs
+# only pydantic and typeguard (in the dev extra).
+$(FORECASTING_TOOLS_STAMP): $(STAMP)
+	rm -rf $(FORECASTING_TOOLS_DIR)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(FORECASTING_TOOLS_DIR) '$(FORECASTING_TOOLS)'
+	@touch $@
+
+libreoffice:
+	scripts/ensure-libreoffice.sh
+
+clients: $(SQUIGGLE_STAMP) $(FORECASTING_TOOLS_STAMP) libreoffice
+
 # Generated (hypothesis) tests run derandomized here: the same examples every run.
-pytest: $(STAMP)
+pytest: $(STAMP) clients
 	MPLBACKEND=Agg HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
 
 wheel-check: $(STAMP)

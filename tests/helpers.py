@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pandas as pd
+from hypothesis import strategies as st
 from scipy.special import logit
 
 
@@ -222,3 +223,66 @@ def expected_mean(table: pd.DataFrame) -> np.ndarray:
         else:
             out.append(share_mean(r))
     return np.array(out)
+
+
+# --- Metaculus questions and posteriors for the CDF property tests -------------------------------
+
+
+@st.composite
+def metaculus_questions(draw):
+    """(draws, low, high, log_scale, open_lower, open_upper): a posterior of any shape and size
+    (normal, lognormal, point masses, all beyond a bound, on a bound, mixtures, heavy tails,
+    infinities) and a Metaculus question around it, linear or log-scaled, open or closed."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    log_scale = draw(st.booleans())
+    if log_scale:
+        low = draw(st.floats(1e-3, 1e6))
+        high = low * draw(st.floats(1.01, 1e8))
+    else:
+        low = draw(st.floats(-1e6, 1e6))
+        high = low + draw(st.floats(1e-3, 1e6))
+    n = draw(st.one_of(st.integers(1, 10), st.integers(11, 3000)))
+    kind = draw(
+        st.sampled_from(
+            ["normal", "lognormal", "point", "below", "above", "bound", "mixture", "heavy", "inf"]
+        )
+    )
+    # a location somewhere around the range (in the grid's own scale), and a spread
+    pos = draw(st.floats(-1.0, 2.0))
+    rel = draw(st.floats(1e-6, 10.0))
+    if log_scale:
+        t0, t1 = np.log(low), np.log(high)
+        loc = t0 + pos * (t1 - t0)
+        spread = rel * (t1 - t0)
+        to_x = np.exp
+    else:
+        loc = low + pos * (high - low)
+        spread = rel * (high - low)
+
+        def to_x(t):
+            return t
+
+    with np.errstate(over="ignore"):
+        if kind == "normal":
+            v = to_x(rng.normal(loc, spread, n))
+        elif kind == "lognormal":
+            v = rng.lognormal(np.log(abs(low) + 1.0) + pos, rel, n)
+        elif kind == "point":
+            v = np.full(n, to_x(loc))
+        elif kind == "below":
+            v = np.full(n, low) - rng.exponential(1.0 + abs(low), n) - 1e-3
+        elif kind == "above":
+            v = np.full(n, high) + rng.exponential(1.0 + abs(high), n) + 1e-3
+        elif kind == "bound":
+            v = np.full(n, draw(st.sampled_from([low, high])))
+        elif kind == "mixture":
+            k = rng.integers(0, n + 1)
+            v = np.r_[np.full(k, to_x(loc)), to_x(rng.normal(loc, spread, n - k))]
+        elif kind == "heavy":
+            v = to_x(loc + spread * rng.standard_t(1.0, n))
+        else:
+            v = np.r_[to_x(rng.normal(loc, spread, n)), [np.inf, -np.inf][: n % 3]]
+    open_lower = draw(st.booleans())
+    open_upper = draw(st.booleans())
+    return v, low, high, log_scale, open_lower, open_upper

@@ -8,11 +8,14 @@ an array; the ``write_*`` functions put those in files.
   quantiles of the draws).
 - ``samples.csv``: a seeded, thinned subsample of the draws, one column per quantity; every column
   uses the same draws, so the joint structure (correlations) is kept.
+- ``samples.xlsx``: the same table as a spreadsheet, numbers stored as numbers, so it opens the
+  same under any locale (a comma-decimal locale misreads ``samples.csv``).
 - ``squiggle.txt``: for each quantity a parametric Squiggle distribution that matches the draws' 5%
   and 95% quantiles (lognormal for positive amounts, beta for shares, normal otherwise), a comment
-  with its fit error, and a ``SampleSet`` of thinned draws.
+  with its fit error, and a ``SampleSet`` of exactly Squiggle's default sample count of joint draws,
+  so Squiggle pairs them index by index.
 - a Metaculus CDF: 201 values of the CDF on the question's grid, satisfying Metaculus' rules for
-  any draws.
+  any draws, with margins.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xlsxwriter
 from scipy import special, stats
 
 from rdshare.core.savings import SHARE, Output
@@ -53,16 +58,28 @@ PRIOR_COLUMNS: tuple[str, ...] = ("prior_q05", "prior_q50", "prior_q95", "width_
 #: median: for draws that really are lognormal (amounts) or beta (shares) it is well under this.
 SQUIGGLE_TOLERANCE = 0.05
 
+#: Squiggle's default sample count (its environment's ``sampleCount``, 1000 in Squiggle 0.10), and
+#: the number of draws in each ``SampleSet`` of ``squiggle.txt``. Squiggle takes the first
+#: ``sampleCount`` samples of a sample set that has at least that many, so sets written with the
+#: same draws at the same positions are combined draw by draw; a shorter set is filled by random
+#: resampling, separately for each set, which loses the pairing.
+SQUIGGLE_SAMPLE_COUNT = 1000
+#: Squiggle refuses a sample set of this many samples or fewer.
+_SQUIGGLE_MIN_SAMPLES = 5
+
 #: Metaculus' rules for continuous questions.
 METACULUS_POINTS = 201
 METACULUS_MIN_STEP = 5e-5
 METACULUS_MAX_STEP = 0.2
 METACULUS_OPEN_TAIL = 0.001
 
-# Targets with margins, so rounding never breaks the rules.
-_MIN_STEP = METACULUS_MIN_STEP * 1.2
-_MAX_STEP = METACULUS_MAX_STEP * 0.99
-_OPEN_TAIL = METACULUS_OPEN_TAIL * 1.1
+#: What :func:`metaculus_cdf` keeps, with margins over Metaculus' rules, so that a client that
+#: re-interpolates or rounds the CDF still holds a valid one: every step at least 2.5 times the
+#: minimum, at most 0.19 (the cap Metaculus' Python client, forecasting-tools, standardises to) and
+#: at least 0.2% beyond an open bound.
+CDF_MIN_STEP = 2.5 * METACULUS_MIN_STEP
+CDF_MAX_STEP = 0.95 * METACULUS_MAX_STEP
+CDF_OPEN_TAIL = 2.0 * METACULUS_OPEN_TAIL
 _MAX_KERNEL_POINTS = 5000
 
 
@@ -93,6 +110,15 @@ def _thin_index(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     if k >= n:
         return np.arange(n)
     return np.sort(rng.choice(n, size=k, replace=False))
+
+
+def _joint_index(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Exactly ``k`` of ``n`` draw indices in random order, each draw used equally often (+-1).
+
+    Distinct draws when ``k <= n``; otherwise every draw appears ``k // n`` or ``k // n + 1`` times.
+    The order is random, so any first part is itself a random subsample.
+    """
+    return np.concatenate([rng.permutation(n) for _ in range(-(-k // n))])[:k]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,9 +193,58 @@ def samples_frame(
 
 
 def write_samples_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a :func:`samples_frame` as ``samples.csv``."""
+    """Write a :func:`samples_frame` as ``samples.csv`` (for scripts: ``.`` decimal point, full
+    precision; a spreadsheet under a comma-decimal locale misreads it, use ``samples.xlsx``)."""
     path = Path(path)
     df.to_csv(path, index=False)
+    return path
+
+
+#: Significant digits kept in ``samples.xlsx``: the precision spreadsheets show and compute with,
+#: and the most that always survive the 16 digits xlsx writers (XlsxWriter, openpyxl) store.
+XLSX_DIGITS = 15
+#: Creation time written into ``samples.xlsx``, fixed so the same draws give the same bytes.
+XLSX_CREATED = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def spreadsheet_number(x: float) -> float:
+    """``x`` rounded to :data:`XLSX_DIGITS` significant digits, as ``samples.xlsx`` stores it."""
+    return float(f"{float(x):.{XLSX_DIGITS}g}")
+
+
+def write_samples_xlsx(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a :func:`samples_frame` as ``samples.xlsx``, for spreadsheets.
+
+    One sheet, ``samples``: a header row with the column names, then one row per draw, in the
+    frame's order, every value a number cell (so no locale can misread it, unlike ``samples.csv``
+    under a comma-decimal locale). Values are rounded to :data:`XLSX_DIGITS` (15) significant
+    digits (:func:`spreadsheet_number`), which the file then holds exactly; NaN is written as
+    ``#NUM!`` and infinities as ``#DIV/0!``. The header row is frozen. The same frame gives the
+    same bytes (fixed creation time, fixed times inside the zip).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Numeric columns, as returned by :func:`samples_frame`.
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    columns = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=float)
+    workbook = xlsxwriter.Workbook(str(path), {"in_memory": True, "nan_inf_to_errors": True})
+    workbook.set_properties({"title": "rdshare samples", "created": XLSX_CREATED})
+    sheet = workbook.add_worksheet("samples")
+    sheet.write_row(0, 0, columns)
+    for i, row in enumerate(values, start=1):
+        sheet.write_row(i, 0, [spreadsheet_number(x) if math.isfinite(x) else x for x in row])
+    sheet.freeze_panes(1, 0)
+    if columns:
+        sheet.set_column(0, len(columns) - 1, max(12, max(len(c) for c in columns) + 2))
+    workbook.close()
     return path
 
 
@@ -302,7 +377,7 @@ def squiggle_name(name: str) -> str:
 
 def squiggle_text(
     outputs: Mapping[str, Output],
-    n_samples: int = 200,
+    n_samples: int = SQUIGGLE_SAMPLE_COUNT,
     rng: np.random.Generator | int | None = None,
     header: str | None = None,
 ) -> str:
@@ -310,16 +385,22 @@ def squiggle_text(
 
     For each quantity ``name`` it writes a comment (unit, family, the draws' and the fit's
     5/50/95% quantiles and the fit error), ``name = <parametric distribution>`` and
-    ``name_samples = SampleSet.fromList([...])`` of ``n_samples`` thinned draws. The same draws are
-    used for every quantity, so sample sets combined index by index keep their correlation.
+    ``name_samples = SampleSet.fromList([...])`` of ``n_samples`` joint draws: position ``i`` of
+    every sample set holds the same posterior draw (picked at random, in random order; a run with
+    fewer draws repeats them, each equally often). Squiggle combines sample sets position by
+    position when they hold at least its sample count, so with the default ``n_samples``
+    (:data:`SQUIGGLE_SAMPLE_COUNT`, Squiggle's default) ``savings_samples / rd_compute_samples`` is
+    computed draw by draw and keeps the correlation. With a higher sample count in Squiggle's
+    settings, or fewer ``n_samples``, Squiggle resamples each set on its own and the pairing is
+    lost; a lower sample count keeps it (Squiggle takes the first draws of every set).
 
     Parameters
     ----------
     outputs : mapping of str to Output
     n_samples : int
-        Draws per sample set.
+        Draws per sample set; more than 5 (Squiggle's minimum).
     rng : numpy.random.Generator, int or None
-        Picks the thinned draws; None means seed 0.
+        Picks the draws; None means seed 0.
     header : str or None
         Extra comment lines at the top (e.g. the run, seed and sample count).
 
@@ -328,11 +409,22 @@ def squiggle_text(
     str
     """
     total = _common_length(outputs)
-    idx = _thin_index(total, int(n_samples), _rng(rng))
-    lines = ["// rdshare forecast export: parametric fits and thinned posterior draws"]
+    n_samples = int(n_samples)
+    if n_samples <= _SQUIGGLE_MIN_SAMPLES:
+        raise ValueError(
+            f"Squiggle needs more than {_SQUIGGLE_MIN_SAMPLES} samples, got n_samples={n_samples}"
+        )
+    idx = _joint_index(total, n_samples, _rng(rng))
+    lines = ["// rdshare forecast export: parametric fits and joint posterior draws"]
     lines.append(
         f"// fits match the draws' 5% and 95% quantiles; fit error = largest gap at 5/50/95%, "
         f"as a share of the draws' 5-95% width (good below {SQUIGGLE_TOLERANCE:.0%})"
+    )
+    repeated = f" (the {total} draws, each used about {n_samples / total:.3g} times)"
+    lines.append(
+        f"// *_samples: {n_samples} joint draws{repeated if total < n_samples else ''}; sample "
+        f"sets pair draw by draw while Squiggle's sample count is at most {n_samples} "
+        f"(default {SQUIGGLE_SAMPLE_COUNT})"
     )
     if header:
         lines += [f"// {ln}" for ln in header.splitlines()]
@@ -416,10 +508,13 @@ def metaculus_cdf(
        stand in for them.
     3. A closed bound cannot be passed: draws beyond it are moved onto it, and the CDF is rescaled
        to run from exactly 0 (closed lower) to exactly 1 (closed upper). An open bound keeps the
-       mass beyond it, clipped so at least 0.1% lies on each open side.
-    4. Steps between grid points are mixed with the smallest uniform share that lifts every step
-       above the minimum, then steps above the maximum are capped and their excess handed to the
-       other steps in proportion to their size.
+       mass beyond it, clipped so at least :data:`CDF_OPEN_TAIL` (0.2%) lies on each open side.
+    4. Every step gets a floor, :data:`CDF_MIN_STEP` (2.5 times Metaculus' minimum), and the rest
+       of the rise is shared in proportion to the smoothed steps. Next to a closed bound the floor
+       of the outermost step is raised so that it still gives every cell
+       :data:`CDF_MIN_STEP` when spread over the cells that Metaculus' Python client moves onto
+       the bound (see :func:`_edge_cells`). Steps above :data:`CDF_MAX_STEP` are then capped and
+       their excess handed to the other steps in proportion to their size.
 
     Parameters
     ----------
@@ -436,8 +531,9 @@ def metaculus_cdf(
     -------
     numpy.ndarray
         201 CDF values at :func:`metaculus_grid` points. Strictly increasing with every step in
-        [5e-5, 0.2]; ``cdf[0] >= 0.001`` when the lower bound is open, else exactly 0;
-        ``cdf[-1] <= 0.999`` when the upper bound is open, else exactly 1.
+        [1.25e-4, 0.19] (Metaculus: [5e-5, 0.2]); ``cdf[0] >= 0.002`` when the lower bound is open
+        (Metaculus: 0.001), else exactly 0; ``cdf[-1] <= 0.998`` when the upper bound is open
+        (Metaculus: 0.999), else exactly 1.
     """
     low, high = float(low), float(high)
     _check_range(low, high, log_scale)
@@ -475,18 +571,23 @@ def metaculus_cdf(
     q = (p - a) / (b - a) if b - a > 1e-12 else np.linspace(0.0, 1.0, METACULUS_POINTS)
     q = np.clip(q, 0.0, 1.0)
 
-    rise_min = cells * _MIN_STEP
-    top = 1.0 if not open_upper else 1.0 - _OPEN_TAIL
-    c0 = 0.0 if not open_lower else float(np.clip(q[0], _OPEN_TAIL, top - rise_min))
+    floor = np.full(cells, CDF_MIN_STEP)
+    lower_cells, upper_cells = _edge_cells(low, high, log_scale)
+    if not open_lower:
+        floor[0] = CDF_MIN_STEP * max(1.0, lower_cells)
+    if not open_upper:
+        floor[-1] = max(floor[-1], CDF_MIN_STEP * max(1.0, upper_cells))
+    rise_min = float(floor.sum())
+    top = 1.0 if not open_upper else 1.0 - CDF_OPEN_TAIL
+    c0 = 0.0 if not open_lower else float(np.clip(q[0], CDF_OPEN_TAIL, top - rise_min))
     c1 = 1.0 if not open_upper else float(np.clip(q[-1], c0 + rise_min, top))
     rise = c1 - c0
 
     steps = np.clip(np.diff(q), 0.0, None)
     total = steps.sum()
     shape = steps / total if total > 0 else np.full(cells, 1.0 / cells)
-    w = min(1.0, cells * _MIN_STEP / rise)
-    steps = rise * ((1.0 - w) * shape + w / cells)
-    steps = _cap_steps(steps, _MAX_STEP)
+    steps = floor + max(rise - rise_min, 0.0) * shape
+    steps = _cap_steps(steps, CDF_MAX_STEP)
 
     cdf = np.empty(METACULUS_POINTS)
     cdf[0] = c0
@@ -496,6 +597,21 @@ def metaculus_cdf(
     if problems:  # pragma: no cover - the construction above rules this out
         raise AssertionError("Metaculus CDF construction failed: " + "; ".join(problems))
     return cdf
+
+
+def _edge_cells(low: float, high: float, log_scale: bool) -> tuple[float, float]:
+    """Grid cells next to the lower and upper bound that Metaculus' Python client collapses.
+
+    With a closed bound, forecasting-tools (``NumericDistribution.get_cdf``, 0.3) moves every point
+    within ``d`` of the bound onto ``bound +- d`` (``d`` = 1, or 1% of the range when the range is
+    at most 100) and interpolates linearly from the bound: the outermost step of the CDF is then
+    spread over that many cells. A linear question loses up to 2 cells; a log-scaled one with a
+    small lower bound many more (30 for 1 to 100).
+    """
+    d = 1.0 if high - low > 100 else 0.01 * (high - low)
+    scale = math.log if log_scale else float
+    h = (scale(high) - scale(low)) / (METACULUS_POINTS - 1)
+    return (scale(low + d) - scale(low)) / h, (scale(high) - scale(high - d)) / h
 
 
 def _bandwidth(t: np.ndarray, n: int, h: float) -> float:
