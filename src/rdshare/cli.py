@@ -39,6 +39,7 @@ COMMANDS = (
     "sensitivity",
     "compare",
     "holdout",
+    "offshelf",
 )
 
 

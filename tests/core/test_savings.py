@@ -54,11 +54,10 @@ def test_effective_discount():
 
 
 def test_lead_discount_halves_every_halflife():
-    np.testing.assert_allclose(sv.lead_discount(D_, 0.0), D_)
-    np.testing.assert_allclose(sv.lead_discount(D_, 8.0), [0.125, 0.05])
+    np.testing.assert_allclose(sv.lead_discount(D_, 0.0, 8.0), D_)
+    np.testing.assert_allclose(sv.lead_discount(D_, 8.0, 8.0), [0.125, 0.05])
     np.testing.assert_allclose(sv.lead_discount(D_, 16.0, 8.0), [0.0625, 0.025])
     np.testing.assert_allclose(sv.lead_discount(D_, 6.0, 6.0), D_ / 2)
-    assert sv.DEFAULT_HALFLIFE_MONTHS == 8.0
 
 
 def test_ecosystem_savings_five_labs():
@@ -88,8 +87,58 @@ def test_consortium_savings():
     np.testing.assert_allclose(con.saving, [80.0, 50.0])
     np.testing.assert_allclose(con.alone, [240.0, 150.0])
     np.testing.assert_allclose(con.shared, [160.0, 100.0])
-    np.testing.assert_allclose(sv.consortium_savings(C_, F_, n_labs=3).saving, [80.0, 50.0])
     np.testing.assert_allclose(sv.consortium_savings(C_, F_, 0.5, 1).saving, [0.0, 0.0])
+
+
+def test_ecosystem_with_leaders_pays_the_largest_share_once():
+    """Leaders get their own (lead-discounted) discount; the shared work is paid for once, at the
+    largest part any lab avoids."""
+    d_lead = D_ / 2
+    eco = sv.ecosystem_savings(C_, F_, D_, 5, leaders=2, d_leaders=d_lead)
+    rd = C_ * F_
+    np.testing.assert_allclose(eco.saving, rd * (3 * D_ + 2 * d_lead - D_))
+    everyone_leads = sv.ecosystem_savings(C_, F_, D_, 5, leaders=5, d_leaders=d_lead)
+    np.testing.assert_allclose(everyone_leads.saving, 4 * rd * d_lead)
+    # no leaders: the earlier formula, (N - 1) C f d
+    np.testing.assert_allclose(sv.ecosystem_savings(C_, F_, D_, 5).saving, 4 * rd * D_)
+    # a negative discount: the costs add up the same way
+    neg = sv.ecosystem_savings(C_, F_, -D_, 3)
+    np.testing.assert_allclose(neg.saving, -2 * rd * D_)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"leaders": 6, "d_leaders": 0.1}, "leaders"), ({"leaders": 1}, "d_leaders"),
+     ({"leaders": -1, "d_leaders": 0.1}, "leaders"), ({"leaders": 1.5, "d_leaders": 0.1}, "leaders")],
+)  # fmt: skip
+def test_ecosystem_leaders_are_checked(kwargs, field):
+    with pytest.raises(InputError) as err:
+        sv.ecosystem_savings(C_, F_, D_, 5, **kwargs)
+    assert err.value.problems[0].field == field
+
+
+def test_grown_compounds_yearly_growth():
+    np.testing.assert_allclose(sv.grown(100.0, 2.0, [0, 1, 2.5, -1]), [100, 200, 100 * 2**2.5, 50])
+    with pytest.raises(InputError, match="growth"):
+        sv.grown(1.0, 0.0, 1)
+
+
+def test_compound_discount_recursion_and_limit():
+    d = np.array([0.3, -0.2, 0.0])
+    c = np.array([0.5, 0.5, 0.9])
+    D = sv.compound_discount(d, c, 60)
+    assert D.shape == (3, 60)
+    np.testing.assert_allclose(D[:, 0], d)
+    np.testing.assert_allclose(D[:, 1], 1 - (1 - d) * (1 - c * d))
+    np.testing.assert_allclose(D[:, -1], d / (1 - c + c * d), rtol=1e-9)  # the fixed point
+    steps = np.diff(D[0])
+    assert np.all(steps[:10] > 0)
+    assert np.all(steps >= 0)
+    assert np.all(np.diff(steps[:10]) < 0)  # ... with diminishing returns
+    assert np.all(D[2] == 0)
+    np.testing.assert_allclose(sv.compound_discount(d, 0.0, 3), np.repeat(d[:, None], 3, axis=1))
+    with pytest.raises(InputError, match="generations"):
+        sv.compound_discount(d, c, 0)
 
 
 def test_broadcast_over_lab_counts_and_draws():
@@ -114,7 +163,7 @@ def test_per_draw_inputs_broadcast():
         (lambda: sv.avoided_from_final_run(-5.0, F_, D_), "final_run"),
         (lambda: sv.odds(1.0), "f"),
         (lambda: sv.effective_discount(D_, 1.5), "fork_rate"),
-        (lambda: sv.lead_discount(D_, -1.0), "lead_months"),
+        (lambda: sv.lead_discount(D_, -1.0, 8.0), "lead_months"),
         (lambda: sv.lead_discount(D_, 1.0, 0.0), "halflife_months"),
         (lambda: sv.ecosystem_savings(-100.0, F_, D_, 5), "budget_per_lab"),
         (lambda: sv.ecosystem_savings(C_, F_, D_, 0), "n_labs"),
@@ -158,7 +207,7 @@ shares = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 @given(
     st.floats(min_value=0.0, max_value=1e12, allow_nan=False),
     shares,
-    shares,
+    st.floats(min_value=0.0, max_value=1.0, exclude_max=True, allow_nan=False),
     st.integers(min_value=1, max_value=50),
 )
 def test_ecosystem_identities(c, f, d, n):

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from rdshare.core.savings import UNITS
 from rdshare.core.scenario import (
     INPUTS,
-    OUTPUT_NAMES,
     Scenario,
     evaluate,
     load_scenario,
+    output_names,
     scenario_from_options,
 )
 from rdshare.errors import InputError
@@ -41,7 +41,11 @@ _VALUE = st.one_of(
     st.lists(_SCALAR, max_size=2),
     st.dictionaries(st.sampled_from(["a", "low", "high"]), _SCALAR, max_size=2),
 )
-_KEYS = st.sampled_from([*INPUTS, "name", "description", "unit", "budgets", "eval"])
+_SETTINGS = ("years", "budget_year", "generations")
+_KEYS = st.sampled_from([*INPUTS, *_SETTINGS, "name", "description", "unit", "budgets", "eval"])
+_SETTING_VALUES = st.one_of(
+    _SCALAR, st.sampled_from(["2026..2030", "2027", 2030, "2030..2026", 3, 0, 25, "2026 to 2028"])
+)
 _GOOD_INPUTS = {"budget": "1e9 to 5e9", "labs": 5, "fork_rate": 0.2, "lead_months": "0 to 6"}
 
 
@@ -56,7 +60,7 @@ def scenario_texts(draw):
             if draw(st.booleans()):
                 table.pop(k, None)
             else:
-                table[k] = draw(_VALUE)
+                table[k] = draw(_SETTING_VALUES if k in _SETTINGS else _VALUE)
     tables = {"scenario": scenario, "inputs": inputs}
     if draw(st.integers(0, 5)) == 0:
         tables["extra"] = {"x": 1}
@@ -73,7 +77,10 @@ DRAWS = {
     "f_frontier": np.array([0.8, 0.6, 0.9]),
     "f_follower": np.array([0.7, 0.5, 0.85]),
     "discount": np.array([0.3, -0.1, 0.5]),
-    **{f"f_frontier_{u}": np.array([0.85, 0.65, 0.92]) for u in ("gpu_hours", "dollars", "energy")},
+    "sigma_lab": np.array([0.3, 0.0, 1.2]),
+    "sigma_programme": np.array([0.2, 0.5, 0.0]),
+    "beta_era": np.array([0.1, -0.3, 0.0]),
+    **{f"offset_{u}": np.array([0.2, -0.1, 0.4]) for u in ("gpu_hours", "dollars", "energy")},
 }
 
 
@@ -83,7 +90,7 @@ def _check_scenario(s: Scenario) -> None:
     assert s.describe()
     json.dumps(s.to_dict())
     out = evaluate(s, DRAWS, np.random.default_rng(0))
-    assert list(out) == list(OUTPUT_NAMES)
+    assert list(out) == list(output_names(s))
     for o in out.values():
         v = np.asarray(o.values, dtype=float)
         assert v.shape == (3,)
@@ -146,11 +153,12 @@ _OPTION = st.one_of(st.none(), _SCALAR)
 @settings(max_examples=examples(150), deadline=None)
 @given(
     options=st.fixed_dictionaries({k: _OPTION for k in INPUTS}),
+    settings_=st.fixed_dictionaries({k: st.one_of(st.none(), _SETTING_VALUES) for k in _SETTINGS}),
     unit=st.sampled_from([*UNITS, "tokens", ""]),
 )
-def test_property_command_line_options(options, unit):
+def test_property_command_line_options(options, settings_, unit):
     try:
-        s = scenario_from_options(**options, unit=unit)
+        s = scenario_from_options(**options, **settings_, unit=unit)
     except InputError as exc:
         assert_clean(exc, "<command line>")
         for p in exc.problems:

@@ -17,7 +17,7 @@ from rdshare.core.exports import (
     PRIOR_COLUMNS,
     metaculus_problems,
 )
-from rdshare.core.scenario import OUTPUT_NAMES
+from rdshare.core.scenario import OUTPUT_NAMES, load_scenario, output_names, shipped_scenarios
 from rdshare.inference.results import load_run
 
 
@@ -38,28 +38,53 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     assert forecast(small_run, "--scenario", "essay-claims", "--out", out) == 0
     printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
+        "compounding.png",
+        "fan.png",
         "forecast.csv",
         "manifest.json",
         "samples.csv",
+        "samples.xlsx",
         "scenario.json",
         "squiggle.txt",
+        "years.csv",
     ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "forecast"
     assert set(manifest["files"]) == {
+        "compounding.png",
+        "fan.png",
+        "years.csv",
         "forecast.csv",
         "samples.csv",
+        "samples.xlsx",
         "scenario.json",
         "squiggle.txt",
     }
     assert f"forecast folder: {out}" in printed
-    for name in OUTPUT_NAMES:
+    scenario = load_scenario(shipped_scenarios()["essay-claims"])
+    names = output_names(scenario)
+    assert names[: len(OUTPUT_NAMES)] == OUTPUT_NAMES
+    for name in names:
         assert name in printed
-    assert "vs prior" in printed.splitlines()[8]  # the terminal table says what the data added
+    lines = printed.splitlines()
+    assert "vs prior" in next(ln for ln in lines if ln.strip().startswith("name "))
+    assert "comparisons (what decides each):" in printed
 
     table = pd.read_csv(out / "forecast.csv")
     assert tuple(table.columns) == FORECAST_COLUMNS + PRIOR_COLUMNS
-    assert tuple(table["name"]) == OUTPUT_NAMES
+    assert tuple(table["name"]) == names
+    # per year: one row per year and quantity, the same numbers as forecast.csv
+    years = pd.read_csv(out / "years.csv")
+    assert list(years.columns[:2]) == ["year", "quantity"]
+    assert sorted(set(years["year"])) == [2026, 2027, 2028, 2029, 2030]
+    row = years[(years["year"] == 2028) & (years["quantity"] == "savings")].iloc[0]
+    assert row["q50"] == pytest.approx(table.set_index("name").loc["savings_2028", "q50"])
+    # the budget grows through the years
+    med = table.set_index("name")["q50"]
+    assert med["budget_2026"] < med["budget_2028"] < med["budget_2030"]
+    for png in ("fan.png", "compounding.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert table.set_index("name").loc["savings_generations", "q50"] > 0
     # what the priors alone imply, beside the posterior: the data narrow f far more than d
     ratio = table.set_index("name")["width_ratio"]
     assert ratio["f_frontier"] < 0.6
@@ -71,16 +96,20 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     assert (table["q50"] <= table["q95"]).all()
 
     samples = pd.read_csv(out / "samples.csv")
-    assert tuple(samples.columns) == OUTPUT_NAMES
+    assert tuple(samples.columns) == names
     n_draws = load_run(small_run).tree["posterior"].ds["f_frontier"].size
     assert len(samples) == min(1000, n_draws)
+    # samples.xlsx: the same rows, as number cells (15 significant digits)
+    sheet = pd.read_excel(out / "samples.xlsx", sheet_name="samples", engine="openpyxl")
+    assert tuple(sheet.columns) == names
+    np.testing.assert_allclose(sheet.to_numpy(), samples.to_numpy(), rtol=1e-14, atol=0)
     # joint draws: savings = rd_compute * discount_effective, row by row
     np.testing.assert_allclose(
         samples["savings"], samples["rd_compute"] * samples["discount_effective"], rtol=1e-9
     )
 
     squiggle = (out / "squiggle.txt").read_text()
-    for name in OUTPUT_NAMES:
+    for name in names:
         assert f"\n{name} = " in squiggle
         assert f"\n{name}_samples = SampleSet.fromList([" in squiggle
     assert "fit error" in squiggle
@@ -94,6 +123,26 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
     assert doc["run"]["posterior_sha256"] == load_run(small_run).manifest["files"]["posterior.nc"]
     assert 'budget = "2e9 to 6e9"' in doc["source_text"]
     assert doc["draws"] == n_draws
+    assert doc["scenario"]["years"] == [2026, 2027, 2028, 2029, 2030]
+    assert {d["statement"] for d in doc["decisions"]} >= {
+        "building on open work saves this lab compute"
+    }
+
+
+def test_years_and_generations_inline_and_per_year_metaculus(small_run, tmp_path, capsys):
+    out = tmp_path / "fc"
+    args = [small_run, "--budget", "1e9", "--years", "2027..2028", "--generations", "2",
+            "--out", out, "--metaculus", "savings_2028", "--range", "1e7", "1e11", "--log-scale"]  # fmt: skip
+    assert forecast(*args) == 0
+    names = set(pd.read_csv(out / "forecast.csv")["name"])
+    assert {"savings_2027", "budget_2028", "savings_generation_2", "savings_generations"} <= names
+    assert (out / "metaculus" / "savings_2028.json").is_file()
+    capsys.readouterr()
+    # a per-year quantity without --years: the message says what is missing
+    code = forecast(small_run, "--budget", "1e9", "--out", tmp_path / "x",
+                    "--metaculus", "savings_2028", "--range", "1", "2")  # fmt: skip
+    assert code == 2
+    assert "per-year quantities need --years" in capsys.readouterr().err
 
 
 def test_metaculus_groups_meet_the_rules(small_run, tmp_path, capsys):
@@ -205,7 +254,7 @@ def test_same_seed_same_files(small_run, tmp_path):
     assert (
         forecast(small_run, "--scenario", "essay-claims", "--out", tmp_path / "c", "--seed", 3) == 0
     )
-    for f in ("forecast.csv", "samples.csv", "squiggle.txt"):
+    for f in ("forecast.csv", "samples.csv", "samples.xlsx", "squiggle.txt"):
         a, b, c = ((tmp_path / n / f).read_bytes() for n in "abc")
         assert a == b
         assert a != c

@@ -53,6 +53,8 @@ PNGS = (
     "loo_pit.png",
     "ecosystem_savings.png",
     "scenario_savings.png",
+    "fan_essay-claims.png",
+    "compounding_essay-claims.png",
     "rank.png",
 )
 HEADLINE_RE = re.compile(

@@ -15,17 +15,38 @@ from rdshare.commands._common import (
 )
 
 #: Files every forecast folder holds (plus ``metaculus/<name>.json`` per ``--metaculus``).
-FORECAST_FILES = ("forecast.csv", "samples.csv", "squiggle.txt", "scenario.json")
+FORECAST_FILES = (
+    "forecast.csv",
+    "samples.xlsx",
+    "samples.csv",
+    "squiggle.txt",
+    "scenario.json",
+)
 
 #: Scenario options, their input keys and what they mean on the command line.
 SCENARIO_OPTIONS = {
     "budget": "one lab's total development budget working alone (R&D plus final run), in --unit",
     "final_run": "one lab's final training run(s), in --unit (instead of --budget)",
     "labs": "number of labs N in the ecosystem or consortium (a fixed whole number; default 1)",
+    "leaders": "how many of the N labs lead the open frontier by --lead-months (default 0)",
     "fork_rate": "share of would-be-published work kept in internal-only forks (default 0)",
     "lead_months": "months a closed lab is ahead of the open frontier (default 0)",
-    "shared_fraction": "share of each lab's R&D a consortium builds once for all (default 0.5)",
-    "halflife_months": "half-life in months of open work's value to a lab ahead (default 8)",
+    "shared_fraction": "share of each lab's R&D a consortium builds once for all "
+    "(default '0.3 to 0.7', a judgement)",
+    "halflife_months": "half-life in months of open work's value to a lab ahead "
+    "(default '2 to 12', a judgement)",
+    "budget_growth": "yearly growth factor of the budget, for --years and --generations "
+    "(default '2.0 to 2.9': Cottier et al. 2024)",
+    "carryover": "share of what open work saved in one generation still useful in the next "
+    "(default '0.2 to 0.8', a judgement)",
+    "generation_months": "months between model generations (default '6 to 18', a judgement)",
+}
+
+#: Options that shape the scenario's outputs rather than its inputs; allowed with --scenario too.
+SETTING_OPTIONS = {
+    "years": "per-year outputs for these years, e.g. 2026..2030 (overrides the scenario's)",
+    "budget_year": "the year the budget or final run is for (default 2025)",
+    "generations": "savings over this many model generations, compounding (default 0: none)",
 }
 
 RANGE_RULE = """\
@@ -39,7 +60,7 @@ numbers and ranges:
                                                         LOW/HIGH; any part below 0 is set to 0
     --labs                                              a fixed whole number, never a range
   Uncertain inputs are sampled once per posterior draw with --seed and paired with the draws.
-  Quote ranges in the shell: --budget "2e9 to 6e9".
+  Quote ranges in the shell: --budget "2e9 to 6e9". --years takes whole years: 2026..2030.
 
 output folder:
   Without --out the forecast goes into RUN_DIR/forecast/, or RUN_DIR/forecast-2/, -3/ ... when
@@ -52,19 +73,32 @@ files:
                     q95, q99, then prior_q05, prior_q50, prior_q95 (the same quantity from the
                     priors alone) and width_ratio (posterior 90% width / prior's: near 1, the
                     data added little)
-  samples.csv       --samples seeded rows of joint draws, one column per quantity (spreadsheets)
+  samples.xlsx      --samples seeded rows of joint draws, one column per quantity, as number
+                    cells: open this one in a spreadsheet (reads the same in every locale)
+  samples.csv       the same draws as text with '.' decimals, for scripts (a comma-decimal
+                    spreadsheet misreads it)
   squiggle.txt      for each quantity a parametric Squiggle fit (with its fit error) and a
-                    SampleSet of 200 thinned draws
+                    SampleSet of 1000 joint draws (Squiggle's default sample count, so sets
+                    pair draw by draw)
   metaculus/NAME.json  a 201-point CDF meeting Metaculus' rules, one per --metaculus group
-  scenario.json     the scenario inputs as read, how each was interpreted, the seed and the run
+  years.csv         with --years: one row per year and quantity (year, quantity, unit, quantiles,
+                    prior's 90% interval, width ratio)
+  fan.png           with --years: the fan of R&D and savings over the years
+  compounding.png   with --generations: each generation's discount and the cumulative savings
+  scenario.json     the scenario inputs as read, how each was interpreted, which comparisons an
+                    input rather than the data decides, the seed and the run
   manifest.json     command, versions, seed and the sha256 of every file above
 
 quantities (names used by every file and by --metaculus):
   f_frontier, f_follower, discount, rd_share, rd_compute, discount_effective, savings,
-  ecosystem_savings, consortium_savings, discount_lead, savings_lead_lab (see docs/scenarios.md).
-  f_frontier and f_follower are shares of FLOP; rd_share is the frontier share in --unit, the one
-  the amounts use (a dollar budget times the share of dollars). The discount may be negative
-  (open work costing a follower more than it saves); then the savings are costs.
+  ecosystem_savings, consortium_savings, discount_lead, savings_lead_lab (see docs/scenarios.md);
+  with --years also budget_YEAR, rd_share_YEAR, rd_compute_YEAR, savings_YEAR,
+  ecosystem_savings_YEAR, consortium_savings_YEAR, savings_lead_lab_YEAR for each year; with
+  --generations K also discount_generation_k, rd_compute_generation_k, savings_generation_k,
+  savings_generations and savings_generations_without_compounding.
+  f_frontier and f_follower are a typical lab's shares of FLOP; rd_share is this lab's share (a new
+  lab: the spread between labs included) in --unit, the one the amounts use. The discount may be
+  negative (open work costing a follower more than it saves); then the savings are costs.
 """
 
 EXAMPLES = """\
@@ -72,6 +106,8 @@ examples:
   rdshare forecast outputs/RUN --scenario essay-claims
   rdshare forecast outputs/RUN --scenario my-scenario.toml --out forecasts/mine
   rdshare forecast outputs/RUN --budget "2e9 to 6e9" --labs 5 --fork-rate 0.2 --unit dollars
+  rdshare forecast outputs/RUN --scenario essay-claims --years 2026..2030 \
+      --metaculus savings_2028 --range 1e8 1e11 --log-scale
   rdshare forecast outputs/RUN --scenario essay-claims \\
       --metaculus f_frontier --range 0 1 --closed-lower --closed-upper \\
       --metaculus savings --range 1e7 1e10 --log-scale
@@ -142,6 +178,15 @@ def register(sub, formatter) -> None:
         help="unit of --budget / --final-run and of every amount: gpu_hours, flop, dollars or "
         "energy_mwh (default dollars)",
     )
+    when = p.add_argument_group("years and generations (with --scenario or inline)")
+    for key, text in SETTING_OPTIONS.items():
+        when.add_argument(
+            "--" + key.replace("_", "-"),
+            dest=key,
+            metavar="YEARS" if key == "years" else "N",
+            default=None,
+            help=text,
+        )
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -159,7 +204,7 @@ def register(sub, formatter) -> None:
         "--samples",
         type=positive_int,
         default=1000,
-        help="rows of samples.csv (all draws when the run has fewer)",
+        help="rows of samples.xlsx and samples.csv (all draws when the run has fewer)",
     )
     meta = p.add_argument_group(
         "Metaculus CDFs (repeatable groups: --metaculus NAME --range LOW HIGH [flags])"
@@ -212,6 +257,7 @@ def build_scenario(args: argparse.Namespace):
     from rdshare.errors import InputError
 
     inline = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
+    settings = {k: getattr(args, k) for k in SETTING_OPTIONS if getattr(args, k, None) is not None}
     if args.scenario is not None:
         extra = [sc.option_name(k) for k in inline] + (["--unit"] if args.unit is not None else [])
         if extra:
@@ -233,7 +279,7 @@ def build_scenario(args: argparse.Namespace):
                     "--scenario",
                 )
             )
-        return sc.load_scenario(path)
+        return sc.with_settings(sc.load_scenario(path), **settings)
     if "budget" not in inline and "final_run" not in inline:
         raise InputError(
             _problem(
@@ -242,15 +288,17 @@ def build_scenario(args: argparse.Namespace):
                 "--scenario",
             )
         )
-    return sc.scenario_from_options(**inline, unit=args.unit or "dollars")
+    return sc.scenario_from_options(**inline, **settings, unit=args.unit or "dollars")
 
 
-def check_metaculus(groups: list[dict]) -> list[dict]:
+def check_metaculus(groups: list[dict], scenario) -> list[dict]:
     """Validate --metaculus groups: known names, a --range each, numeric bounds, no repeats."""
     import math
 
-    from rdshare.core.scenario import OUTPUT_NAMES
+    from rdshare.core.scenario import output_names
     from rdshare.errors import InputError
+
+    OUTPUT_NAMES = output_names(scenario)
 
     problems = []
     seen = set()
@@ -258,9 +306,12 @@ def check_metaculus(groups: list[dict]) -> list[dict]:
     for g in groups:
         name = g["name"]
         if name not in OUTPUT_NAMES:
+            hint = ""
+            if name.rsplit("_", 1)[-1].isdigit() and not scenario.years:
+                hint = " (per-year quantities need --years)"
             problems.append(
                 _problem(
-                    f"unknown quantity {name!r}; choose from: {', '.join(OUTPUT_NAMES)}",
+                    f"unknown quantity {name!r}{hint}; choose from: {', '.join(OUTPUT_NAMES)}",
                     "--metaculus",
                 )
             )
@@ -325,6 +376,11 @@ def scenario_draws(run, params: dict, scenario) -> tuple[dict, list[str]]:
         out["discount"] = np.zeros_like(f)
     if "f_follower" not in params:
         out["f_follower"] = f
+    absent = [k for k in ("sigma_lab", "sigma_programme", "beta_era") if k not in params]
+    if absent:  # the pooled variant: one f for every lab, no era trend
+        notes.append(f"this run's model has no {', '.join(absent)}: taken as 0")
+        for k in absent:
+            out[k] = np.zeros_like(f)
     missing = [n for n in required_draws(scenario) if n not in out]
     if missing:
         from rdshare.errors import Problem, RunFolderError
@@ -337,6 +393,36 @@ def scenario_draws(run, params: dict, scenario) -> tuple[dict, list[str]]:
             )
         )
     return out, notes
+
+
+def years_table(table, scenario):
+    """The per-year rows of the forecast table, long: year, quantity, then the table's columns."""
+    import pandas as pd
+
+    from rdshare.core.scenario import YEARLY
+
+    rows = []
+    for year in scenario.years:
+        for q in YEARLY:
+            r = table.loc[table["name"] == f"{q}_{year}"].iloc[0].to_dict()
+            r.pop("name")
+            rows.append({"year": year, "quantity": q, **r})
+    return pd.DataFrame(rows)
+
+
+def _plots(folder: Path, scenario, outputs, prior_outputs) -> None:
+    """fan.png (with years) and compounding.png (with generations), at the report's size."""
+    if not (scenario.years or scenario.generations):
+        return
+    from rdshare.report import scenario_plots
+    from rdshare.report.plots import DPI
+
+    if scenario.years:
+        fig = scenario_plots.fan(outputs, scenario, prior_outputs)
+        fig.savefig(folder / "fan.png", dpi=DPI, metadata={"Software": None})
+    if scenario.generations:
+        fig = scenario_plots.compounding(outputs, scenario)
+        fig.savefig(folder / "compounding.png", dpi=DPI, metadata={"Software": None})
 
 
 def format_table(table) -> str:
@@ -375,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
 
     # every input is checked before the run is read and before anything is written
     scenario = build_scenario(args)
-    groups = check_metaculus(args.metaculus)
+    groups = check_metaculus(args.metaculus, scenario)
 
     from rdshare.inference.results import load_run
 
@@ -394,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
     draws, notes = scenario_draws(run_, params, scenario)
     for note in notes:
         print(f"rdshare: note: {note}", file=sys.stderr)
-    outputs = sc.evaluate(scenario, draws, np.random.default_rng(s_inputs))
+    outputs, sampled = sc.evaluate_with_inputs(scenario, draws, np.random.default_rng(s_inputs))
     prior_outputs = None
     if "prior" in run_.tree.children:  # what the priors alone imply, with the same inputs
         prior_params = posterior_draws(run_, names, group="prior")
@@ -402,6 +488,7 @@ def run(args: argparse.Namespace) -> int:
             prior_draws, _ = scenario_draws(run_, prior_params, scenario)
             prior_outputs = sc.evaluate(scenario, prior_draws, np.random.default_rng(s_inputs))
     table = exports.quantile_table(outputs, prior_outputs)
+    decided = sc.decisions(outputs, sampled, prior_outputs)
     n = draws["f_frontier"].size
     manifest_files = run_.manifest.get("files", {})
     header = (
@@ -418,8 +505,14 @@ def run(args: argparse.Namespace) -> int:
 
     def write(tmp: Path) -> None:
         exports.write_forecast_csv(table, tmp / "forecast.csv")
+        if scenario.years:
+            years_table(table, scenario).to_csv(
+                tmp / "years.csv", index=False, float_format="%.10g", lineterminator="\n"
+            )
+        _plots(tmp, scenario, outputs, prior_outputs)
         frame = exports.samples_frame(outputs, n=args.samples, rng=np.random.default_rng(s_samples))
         exports.write_samples_csv(frame, tmp / "samples.csv")
+        exports.write_samples_xlsx(frame, tmp / "samples.xlsx")
         text = exports.squiggle_text(outputs, rng=np.random.default_rng(s_squiggle), header=header)
         exports.write_squiggle(tmp / "squiggle.txt", text)
         if groups:
@@ -465,6 +558,18 @@ def run(args: argparse.Namespace) -> int:
                     "seed": run_.manifest.get("seed"),
                     "converged": run_.converged,
                 },
+                "decisions": [
+                    {
+                        "statement": dc.statement,
+                        "probability": dc.probability,
+                        "prior_probability": dc.prior_probability,
+                        "decided_by": dc.decided_by,
+                        "by_input": dc.by_input,
+                        "input_share": dc.input_share,
+                        "influence": dc.influence,
+                    }
+                    for dc in decided
+                ],
                 "metaculus": [
                     {
                         "name": g["name"],
@@ -495,6 +600,11 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_table(table))
     print()
+    if decided:
+        print("comparisons (what decides each):")
+        for dc in decided:
+            print(f"  {dc.describe()}")
+        print()
     for name, below, above in written:
         msg = f"metaculus/{name}.json"
         if below + above > 0:

@@ -20,8 +20,11 @@ one lab's R&D              ``C f``  (or ``F r``)
 avoided by one lab         ``C f d``  (or ``F r d``: the same number, ``C = F + C f``)
 fork erosion               ``d_eff = d (1 - fork_rate)``
 a lab months ahead         ``d_lead = d 2^(-lead / halflife)``
-open ecosystem of N labs   saving ``(N - 1) C f d``; alone ``N C f``
+open ecosystem of N labs   saving ``C f (sum_i d_i - max_i d_i)``: ``(N - 1) C f d`` when all
+                           N labs have the same ``d``; alone ``N C f``
 consortium of N labs       saving ``(N - 1) C f s``; alone ``N C f``
+a budget t years on        ``C g^t`` (``g`` the yearly growth factor)
+compounding generations    ``1 - D_k = (1 - d)(1 - c D_(k-1))``, ``D_1 = d``
 =========================  =================================================
 
 Bad values (negative budgets, shares outside [0, 1], a discount of 1 or more, fewer than one lab, NaN)
@@ -35,20 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rdshare.errors import InputError, Problem
-
-#: Half-life, in months, of the value of open results to a lab that is ahead of them. Epoch AI
-#: estimates that the compute needed for a fixed language-model performance halves about every
-#: 8 months (95% CI 5 to 14; Ho et al. 2024, arXiv:2403.05812). Open work that is ``t`` months
-#: behind a lab's own frontier is taken to lose value at that pace. A modelling choice, and a user
-#: input.
-DEFAULT_HALFLIFE_MONTHS = 8.0
-
-#: Share of each lab's R&D that a consortium builds once for all members (a shared base model,
-#: data pipelines, pretraining research and de-risking runs), the rest staying lab-specific
-#: (post-training, products, differentiation). A judgement, not a measurement: no public source
-#: splits lab R&D this way. 0.5 is the even split; vary it (e.g. ``"0.3 to 0.7"``) and report the
-#: sensitivity.
-DEFAULT_SHARED_FRACTION = 0.5
 
 #: Unit label of dimensionless shares.
 SHARE = "share"
@@ -208,6 +197,15 @@ def _discount(x, name: str = "d") -> np.ndarray:
                 f"is a discount and must be finite and below 1, got max {a.max():.6g}",
                 field=name,
             )
+        )
+    return a
+
+
+def _whole(x, name: str) -> np.ndarray:
+    a = _arr(x, name)
+    if (a < 0).any() or np.isinf(a).any() or (a != np.round(a)).any():
+        raise InputError(
+            Problem(_WHERE, f"must be a whole number of at least 0, got {a.min():.6g}", field=name)
         )
     return a
 
@@ -376,14 +374,12 @@ def effective_discount(d, fork_rate) -> np.ndarray:
     return d * (1.0 - k)
 
 
-def lead_discount(d, lead_months, halflife_months=DEFAULT_HALFLIFE_MONTHS) -> np.ndarray:
+def lead_discount(d, lead_months, halflife_months) -> np.ndarray:
     """Discount of a closed lab that is ``lead_months`` ahead: ``d 2^(-lead / halflife)``.
 
     Open work is older, relative to a leading lab's own frontier, by the lab's lead; its value
-    decays exponentially, halving every ``halflife_months``. The default half-life, 8 months, is
-    the pace at which the compute needed for fixed performance halves (Epoch AI, Ho et al. 2024,
-    95% CI 5 to 14 months): open results are taken to lose value to a lab ahead at the pace the
-    frontier moves. This is a modelling choice; the half-life is a user input.
+    decays exponentially, halving every ``halflife_months``. The half-life is a modelling choice and
+    a scenario input (its default, a wide range, is argued in docs/scenarios.md).
 
     Parameters
     ----------
@@ -418,59 +414,84 @@ def _group(c: np.ndarray, f: np.ndarray, part: np.ndarray, n: np.ndarray) -> Gro
     return GroupSavings(alone=alone, shared=alone - saving, saving=saving)
 
 
-def ecosystem_savings(budget_per_lab, f, d, n_labs) -> GroupSavings:
+def ecosystem_savings(budget_per_lab, f, d, n_labs, leaders=0, d_leaders=None) -> GroupSavings:
     """R&D of N labs that share openly, against the same N labs working alone.
 
-    Each lab, alone, spends ``C f`` on R&D; a share ``d`` of it duplicates what peers' published
-    work would provide. In an open ecosystem that duplicated part is done once and published (split
-    among the labs), not once per lab::
+    Each lab, alone, spends ``C f`` on R&D; a share ``d_i`` of it duplicates what peers' published
+    work would provide. In an open ecosystem that duplicated work is done once and published, not once
+    per lab: every lab avoids its ``C f d_i``, and one copy of the shared work, the largest part any
+    lab avoids, is still paid for by someone::
 
         alone  = N C f
-        shared = N C f (1 - d) + C f d
-        saving = (N - 1) C f d
+        saving = C f (sum_i d_i - max_i d_i)
+        shared = alone - saving
 
-    Why ``N - 1`` and not ``N``: work a lab avoids has to be done by someone. ``N C f d`` would
-    treat the shared results as free for every lab, which holds only if they come from outside the
-    N labs (academia, or an open leader not counted); with the work done inside the ecosystem, one
-    copy is still paid for. Per lab the saving is ``d (N - 1) / N`` of its R&D: 0 for a single lab
-    (no peers), approaching the measured discount ``d`` (a follower building on many open labs) as
-    N grows. ``d`` is taken not to depend on N: a simplification.
+    With every lab on the open frontier (the same ``d``) that is ``(N - 1) C f d``. Why ``N - 1`` and not
+    ``N``: ``N C f d`` would treat the shared results as free for every lab, which holds only if they come
+    from outside the N labs (academia, or an open leader not counted). Per lab the saving is then
+    ``d (N - 1) / N`` of its R&D: 0 for a single lab, approaching ``d`` as N grows.
+
+    ``leaders`` of the N labs may be ahead of the open frontier; they get ``d_leaders`` (a lead-discounted
+    discount, :func:`lead_discount`), the other ``N - leaders`` labs ``d``. ``d`` is taken not to depend on
+    N: a simplification.
 
     Parameters
     ----------
     budget_per_lab : array_like
         ``C``, development budget of one lab working alone, >= 0.
     f : array_like
-        R&D share of a lab working alone, in [0, 1].
+        R&D share of a lab working alone (the group's average), in [0, 1].
     d : array_like
-        Discount (after any fork erosion), below 1.
+        Discount of a lab on the open frontier (after any fork erosion), below 1.
     n_labs : array_like
         ``N``, whole number >= 1.
+    leaders : array_like
+        How many of the N labs lead the open frontier, whole number in [0, N].
+    d_leaders : array_like, optional
+        Their discount, below 1 (required when ``leaders`` > 0).
 
     Returns
     -------
     GroupSavings
         ``alone``, ``shared`` and ``saving``, in the budget's unit.
     """
-    return _group(
-        _nonneg(budget_per_lab, "budget_per_lab"), _share(f, "f"), _discount(d), _labs(n_labs)
+    c, f, d, n = (
+        _nonneg(budget_per_lab, "budget_per_lab"),
+        _share(f, "f"),
+        _discount(d),
+        _labs(n_labs),
     )
+    lead = _whole(leaders, "leaders")
+    if np.any(lead > n):
+        raise InputError(Problem(_WHERE, "cannot exceed the number of labs", field="leaders"))
+    dl = d if d_leaders is None else _discount(d_leaders, "d_leaders")
+    if d_leaders is None and np.any(lead > 0):
+        raise InputError(Problem(_WHERE, "is required when leaders > 0", field="d_leaders"))
+    c, f, d, n, lead, dl = _broadcast(c, f, d, n, lead, dl)
+    followers = n - lead
+    # the largest part any lab avoids: over the kinds of lab present
+    top = np.where(followers > 0, d, -np.inf)
+    top = np.maximum(top, np.where(lead > 0, dl, -np.inf))
+    rd = c * f
+    alone = n * rd
+    saving = rd * (followers * d + lead * dl - top)
+    return GroupSavings(alone=alone, shared=alone - saving, saving=saving)
 
 
-def consortium_savings(
-    budget_per_lab, f, shared_fraction=DEFAULT_SHARED_FRACTION, n_labs=2
-) -> GroupSavings:
+def consortium_savings(budget_per_lab, f, shared_fraction, n_labs) -> GroupSavings:
     """R&D of N labs that build a shared base once, against the same N labs working alone.
 
-    A share ``s`` of each lab's R&D is the shared base (see :data:`DEFAULT_SHARED_FRACTION`); a
-    consortium does it once instead of N times::
+    A share ``s`` of each lab's R&D is the shared base (a base model, data pipelines, pretraining
+    research and de-risking runs; the rest stays lab-specific); a consortium does it once instead of N
+    times::
 
         alone  = N C f
         shared = N C f (1 - s) + C f s
         saving = (N - 1) C f s
 
     The same arithmetic as :func:`ecosystem_savings` with a chosen, coordinated share ``s`` instead
-    of the estimated discount ``d``; the two are alternatives, not to be added.
+    of the estimated discount ``d``; the two are alternatives, not to be added. No public source splits
+    lab R&D this way, so ``s`` is a judgement (a scenario input, uncertain by default).
 
     Parameters
     ----------
@@ -494,3 +515,73 @@ def consortium_savings(
         _share(shared_fraction, "shared_fraction"),
         _labs(n_labs),
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# through time
+
+
+def grown(amount, growth, years) -> np.ndarray:
+    """An amount ``years`` on, growing by the factor ``growth`` a year: ``amount growth^years``.
+
+    Parameters
+    ----------
+    amount : array_like
+        >= 0, in any unit.
+    growth : array_like
+        Yearly growth factor, > 0 (2.4 means 2.4 times a year).
+    years : array_like
+        Years from the amount's own year; may be negative (earlier) or fractional.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    a, g, t = _broadcast(
+        _nonneg(amount, "amount"), _positive(growth, "growth"), _arr(years, "years")
+    )
+    return a * np.power(g, t)
+
+
+def compound_discount(d, carryover, generations: int) -> np.ndarray:
+    """The discount of each of ``generations`` successive model generations when open work compounds.
+
+    Generation 1 builds on what peers published in it: ``D_1 = d``. Each later generation also builds on
+    what was shared before: a share ``c`` (the carry-over) of the R&D that open work saved in the
+    previous generation still applies, so the R&D a lab still has to do shrinks again::
+
+        1 - D_k = (1 - d) (1 - c D_(k-1))
+
+    ``D_k`` rises with ``k`` towards ``d / (1 - c + c d)`` (below 1 for ``c`` < 1): compounding helps,
+    with diminishing returns; ``c = 0`` gives ``d`` every generation. With ``d`` < 0 (open work costing
+    more than it saves) the costs compound the same way. Forking erodes the carry-over as it erodes the
+    discount: pass ``d_eff`` and ``c (1 - fork_rate)``.
+
+    Parameters
+    ----------
+    d : array_like
+        Discount of one generation, below 1.
+    carryover : array_like
+        ``c``, in [0, 1].
+    generations : int
+        How many generations, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The inputs' broadcast shape plus a trailing axis of length ``generations``.
+    """
+    if int(generations) != generations or generations < 1:
+        raise InputError(
+            Problem(
+                _WHERE, f"must be a whole number >= 1, got {generations!r}", field="generations"
+            )
+        )
+    d, c = _broadcast(_discount(d), _share(carryover, "carryover"))
+    out = np.empty((*d.shape, int(generations)))
+    prev = d
+    out[..., 0] = d
+    for k in range(1, int(generations)):
+        prev = 1.0 - (1.0 - d) * (1.0 - c * prev)
+        out[..., k] = prev
+    return out

@@ -6,23 +6,32 @@ A scenario is a small TOML file (or the same inputs given as command-line option
     name = "essay-claims"
     description = "A frontier lab's budget, a five-lab open ecosystem, a 20% fork rate"
     unit = "dollars"                 # gpu_hours, flop, dollars or energy_mwh
+    years = "2026..2030"             # optional: per-year outputs for these years
+    budget_year = 2025               # the year the budget (or final run) is for (default 2025)
+    generations = 4                  # optional: savings over this many model generations
 
     [inputs]
     budget = "2e9 to 6e9"            # one lab's development budget working alone (R&D + final run)
     # final_run = "3e8 to 1e9"       # ... or its final run(s) instead: exactly one of the two
     labs = 5                         # N labs in the ecosystem / consortium (fixed whole number)
+    leaders = 1                      # how many of them lead the open frontier by lead_months
     fork_rate = 0.2                  # share of would-be-published work kept in internal-only forks
     lead_months = "0 to 6"           # lead over the open frontier of a closed lab
-    shared_fraction = 0.5            # share of each lab's R&D a consortium builds once
-    halflife_months = 8              # half-life of open work's value to a lab ahead of it
+    shared_fraction = "0.3 to 0.7"   # share of each lab's R&D a consortium builds once
+    halflife_months = "2 to 12"      # half-life of open work's value to a lab ahead of it
+    budget_growth = "2.0 to 2.9"     # yearly growth factor of the budget (years, generations)
+    carryover = "0.2 to 0.8"         # share of a generation's savings still useful to the next
+    generation_months = "6 to 18"    # months between model generations
 
 Inputs are numbers or ranges (``"LOW to HIGH"``, a 90% interval; see
 :mod:`rdshare.core.uncertain`). The file is parsed with :mod:`tomllib` and checked against a closed
 list of keys; nothing in it is evaluated. All problems are collected and raised together as one
-:class:`~rdshare.errors.InputError`.
+:class:`~rdshare.errors.InputError`. Every default, and whether it rests on data or judgement, is in
+:data:`INPUTS` and docs/scenarios.md.
 
-:func:`evaluate` turns a scenario and posterior draws into the outputs named in
-:data:`OUTPUT_NAMES`.
+:func:`evaluate` turns a scenario and posterior draws into the outputs named by :func:`output_names`
+(:data:`OUTPUT_NAMES`, then per-year and per-generation outputs when the scenario asks for them);
+:func:`decisions` says, for each comparison the outputs allow, whether the data or an input decides it.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +47,7 @@ import numpy as np
 
 from rdshare.core import savings as sv
 from rdshare.core._toml import line_of
-from rdshare.core.quantities import share_in
+from rdshare.core.quantities import OFFSETS, REF_YEAR
 from rdshare.core.savings import SHARE, Output, Unit, get_unit
 from rdshare.core.uncertain import Uncertain, parse_uncertain
 from rdshare.errors import InputError, Problem, read_input
@@ -72,30 +81,67 @@ class InputSpec:
 MAX_BYTES = 1024 * 1024
 
 #: The closed list of ``[inputs]`` keys, with kinds and defaults (the one place defaults live).
+#: docs/scenarios.md gives each default's source and says which are data and which are judgement.
 INPUTS: dict[str, InputSpec] = {
     "budget": InputSpec(
         "amount", None, "one lab's total development budget working alone (R&D plus final run)"
     ),
     "final_run": InputSpec("amount", None, "one lab's final training run(s), instead of budget"),
     "labs": InputSpec("count", 1, "number of labs N in the ecosystem or consortium"),
+    "leaders": InputSpec(
+        "whole",
+        0,
+        "how many of the N labs lead the open frontier by lead_months (the rest follow it)",
+    ),
     "fork_rate": InputSpec(
         "share", 0.0, "share of would-be-published work kept in internal-only forks"
     ),
     "lead_months": InputSpec("months", 0.0, "lead of a closed lab over the open frontier"),
     "shared_fraction": InputSpec(
-        "share", sv.DEFAULT_SHARED_FRACTION, "share of each lab's R&D a consortium builds once"
+        "share", "0.3 to 0.7", "share of each lab's R&D a consortium builds once (judgement)"
     ),
     "halflife_months": InputSpec(
-        "amount", sv.DEFAULT_HALFLIFE_MONTHS, "half-life of open work's value to a lab ahead"
+        "amount", "2 to 12", "half-life of open work's value to a lab ahead of it (judgement)"
+    ),
+    "budget_growth": InputSpec(
+        "amount",
+        "2.0 to 2.9",
+        "yearly growth factor of a frontier development budget (Cottier et al. 2024: 2.4x, 90% CI "
+        "2.0-2.9)",
+    ),
+    "carryover": InputSpec(
+        "share",
+        "0.2 to 0.8",
+        "share of what open work saved in one generation still useful in the next",
+    ),
+    "generation_months": InputSpec(
+        "amount", "6 to 18", "months between one model generation and the next (judgement)"
     ),
 }
 
-_SCENARIO_KEYS = ("name", "description", "unit")
+#: Years a scenario's ``years`` may span, and how many it may list.
+YEAR_RANGE = (2015, 2060)
+MAX_YEARS = 30
+#: Most model generations a scenario may ask for.
+MAX_GENERATIONS = 20
+#: A group's other labs are each drawn (lab and programme effects); beyond this many, their mean share
+#: is estimated from this many draws (the mean of many independent draws barely varies).
+MAX_OTHER_LABS = 200
+
+_SCENARIO_KEYS = ("name", "description", "unit", "years", "budget_year", "generations")
 _TABLES = ("scenario", "inputs")
 
-#: Posterior draws :func:`evaluate` always needs (plus the frontier share in the scenario's unit,
-#: :func:`required_draws`).
-REQUIRED_DRAWS = ("f_frontier", "f_follower", "discount")
+#: Posterior draws :func:`evaluate` always needs (plus the offset of the scenario's unit,
+#: :func:`required_draws`): the shares and discount, the spreads that make a specific lab's share (its
+#: lab and programme effects), and the era trend that moves the share through the years.
+REQUIRED_DRAWS = (
+    "f_frontier",
+    "f_follower",
+    "discount",
+    "sigma_lab",
+    "sigma_programme",
+    "beta_era",
+)
 
 #: The model's unit for each scenario unit (energy is measured in MWh in scenarios).
 MODEL_UNIT = {
@@ -105,7 +151,8 @@ MODEL_UNIT = {
     "energy_mwh": "energy",
 }
 
-#: Every output :func:`evaluate` returns, in this order.
+#: The outputs :func:`evaluate` always returns, in this order (:func:`output_names` adds per-year and
+#: per-generation ones).
 OUTPUT_NAMES = (
     "f_frontier",
     "f_follower",
@@ -135,6 +182,9 @@ class Scenario:
     name, description : str
     unit : Unit
         Unit of ``budget`` / ``final_run`` and of every amount output.
+    years, budget_year, generations
+        Per-year outputs for ``years``, the budget's own year, and how many model generations to
+        compound over (0: none).
     inputs : dict of str to Uncertain
         Every key of :data:`INPUTS` except the one of ``budget`` / ``final_run`` not given.
     source : str
@@ -149,6 +199,12 @@ class Scenario:
     inputs: dict[str, Uncertain]
     source: str = CMDLINE
     sha256: str = ""
+    #: years to give per-year outputs for (empty: none)
+    years: tuple[int, ...] = ()
+    #: the year the budget (or final run) is for
+    budget_year: int = REF_YEAR
+    #: model generations to give compounding outputs for (0: none)
+    generations: int = 0
 
     @property
     def basis(self) -> str:
@@ -161,6 +217,9 @@ class Scenario:
             "name": self.name,
             "description": self.description,
             "unit": self.unit.name,
+            "years": list(self.years),
+            "budget_year": self.budget_year,
+            "generations": self.generations,
             "inputs": {k: u.to_record() for k, u in self.inputs.items()},
         }
 
@@ -184,28 +243,27 @@ def shipped_scenarios() -> dict[str, Path]:
 
 
 def scenario_from_options(
-    budget: object = None,
-    final_run: object = None,
-    labs: object = None,
-    fork_rate: object = None,
-    lead_months: object = None,
-    shared_fraction: object = None,
-    halflife_months: object = None,
     unit: str = "dollars",
     name: str = "command-line",
     description: str = "",
+    years: object = None,
+    budget_year: object = None,
+    generations: object = None,
+    **inputs: object,
 ) -> Scenario:
     """A scenario from command-line style options (``None`` means "use the default").
 
     Parameters
     ----------
-    budget, final_run : str, float or None
-        Exactly one must be given: a number or a ``"LOW to HIGH"`` range.
-    labs, fork_rate, lead_months, shared_fraction, halflife_months : str, float or None
-        See :data:`INPUTS` for meanings and defaults.
     unit : str
         One of :data:`rdshare.core.savings.UNITS`; default ``"dollars"``.
     name, description : str
+    years, budget_year, generations : str, int or None
+        ``"2026..2030"`` (or ``"2026 to 2030"``, or one year), the budget's year, and the number of
+        model generations (see :func:`parse_years`).
+    **inputs : str, float or None
+        Keys of :data:`INPUTS` (``budget`` or ``final_run``, exactly one; ``labs``, ``fork_rate`` ...):
+        a number or a ``"LOW to HIGH"`` range.
 
     Returns
     -------
@@ -216,27 +274,124 @@ def scenario_from_options(
     InputError
         Every problem found, each naming the option (``--fork-rate``).
     """
-    given = {
-        "budget": budget,
-        "final_run": final_run,
-        "labs": labs,
-        "fork_rate": fork_rate,
-        "lead_months": lead_months,
-        "shared_fraction": shared_fraction,
-        "halflife_months": halflife_months,
-    }
     problems: list[Problem] = []
+    unknown = [k for k in inputs if k not in INPUTS]
+    if unknown:
+        raise TypeError(f"unknown scenario inputs: {', '.join(unknown)}")
     try:
         u = get_unit(unit, source=CMDLINE, field="--unit")
     except InputError as exc:
         problems += exc.problems
         u = None
-    values = {k: v for k, v in given.items() if v is not None}
-    inputs = _build_inputs(values, CMDLINE, option_name, lambda k: None, problems)
+    values = {k: v for k, v in inputs.items() if v is not None}
+    built = _build_inputs(values, CMDLINE, option_name, lambda k: None, problems)
+    settings = _settings(
+        {"years": years, "budget_year": budget_year, "generations": generations},
+        CMDLINE,
+        option_name,
+        lambda k: None,
+        problems,
+    )
+    _check_leaders(built, CMDLINE, option_name, lambda k: None, problems)
     if problems:
         raise InputError(problems)
     assert u is not None
-    return Scenario(name=name, description=description, unit=u, inputs=inputs, source=CMDLINE)
+    return Scenario(
+        name=name, description=description, unit=u, inputs=built, source=CMDLINE, **settings
+    )
+
+
+def with_settings(scenario: Scenario, **settings: object) -> Scenario:
+    """``scenario`` with ``years``, ``budget_year`` or ``generations`` replaced (command-line values:
+    problems are reported against the options, ``--years``)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    if not given:
+        return scenario
+    unknown = [k for k in given if k not in ("years", "budget_year", "generations")]
+    if unknown:
+        raise TypeError(f"unknown scenario settings: {', '.join(unknown)}")
+    problems: list[Problem] = []
+    parsed = _settings(given, CMDLINE, option_name, lambda k: None, problems)
+    if problems:
+        raise InputError(problems)
+    return replace(scenario, **{k: parsed[k] for k in given})
+
+
+def parse_years(value: object, *, source: str = CMDLINE, field: str = "--years", line=None):
+    """Years from ``"2026..2030"``, ``"2026 to 2030"``, ``"2027"`` or an integer: a tuple of whole years.
+
+    Raises
+    ------
+    InputError
+        Not whole years, a range whose end is before its start, years outside :data:`YEAR_RANGE`, or
+        more than :data:`MAX_YEARS` of them.
+    """
+
+    def fail(message: str) -> InputError:
+        return InputError(Problem(source, message, line=line, field=field))
+
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise fail(f'must be a year or a range of years such as "2026..2030", got {value!r}')
+    text = str(value).strip()
+    m = re.match(r"^(\d{4})(?:\s*(?:\.\.|to)\s*(\d{4}))?$", text, re.IGNORECASE)
+    if not m:
+        raise fail(f'{text!r} is not a year or a range of years such as "2026..2030"')
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) else first
+    lo, hi = YEAR_RANGE
+    if last < first:
+        raise fail(f"in {text!r} the last year is before the first")
+    if first < lo or last > hi:
+        raise fail(f"years must lie between {lo} and {hi}, got {text!r}")
+    if last - first + 1 > MAX_YEARS:
+        raise fail(f"at most {MAX_YEARS} years, got {last - first + 1}")
+    return tuple(range(first, last + 1))
+
+
+def _settings(raw: dict, src: str, field_of, line_of, problems: list) -> dict:
+    """``years``, ``budget_year`` and ``generations`` checked (defaults for those not given)."""
+    out: dict = {"years": (), "budget_year": REF_YEAR, "generations": 0}
+    if raw.get("years") is not None:
+        try:
+            out["years"] = parse_years(
+                raw["years"], source=src, field=field_of("years"), line=line_of("years")
+            )
+        except InputError as exc:
+            problems += exc.problems
+    for key, lo, hi in (
+        ("budget_year", *YEAR_RANGE),
+        ("generations", 0, MAX_GENERATIONS),
+    ):
+        v = raw.get(key)
+        if v is None:
+            continue
+        if isinstance(v, str) and re.fullmatch(r"\s*\d+\s*", v):
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            problems.append(
+                Problem(
+                    src,
+                    f"must be a whole number from {lo} to {hi}, got {v!r}",
+                    line=line_of(key),
+                    field=field_of(key),
+                )
+            )
+            continue
+        out[key] = v
+    return out
+
+
+def _check_leaders(inputs: dict, src: str, field_of, line_of, problems: list) -> None:
+    labs, leaders = inputs.get("labs"), inputs.get("leaders")
+    if labs is not None and leaders is not None and leaders.fixed > labs.fixed:
+        problems.append(
+            Problem(
+                src,
+                f"{leaders.fixed:g} leaders is more than the {labs.fixed:g} labs of the group",
+                line=line_of("leaders"),
+                field=field_of("leaders"),
+            )
+        )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -291,7 +446,7 @@ def load_scenario(path: str | Path) -> Scenario:
     for k, v in meta.items():
         if k not in _SCENARIO_KEYS:
             bad(f"unknown key in [scenario] (allowed: {', '.join(_SCENARIO_KEYS)})", "scenario", k)
-        elif not isinstance(v, str):
+        elif k in ("name", "description", "unit") and not isinstance(v, str):
             bad(f"must be a string, got {_tname(v)}", "scenario", k)
     name = meta.get("name", path.stem)
     description = meta.get("description", "")
@@ -327,6 +482,14 @@ def load_scenario(path: str | Path) -> Scenario:
         else:
             values[k] = v
     inputs = _build_inputs(values, src, lambda k: k, lambda k: line_of(text, "inputs", k), problems)
+    _check_leaders(inputs, src, lambda k: k, lambda k: line_of(text, "inputs", k), problems)
+    settings = _settings(
+        {k: meta.get(k) for k in ("years", "budget_year", "generations")},
+        src,
+        lambda k: k,
+        lambda k: line_of(text, "scenario", k),
+        problems,
+    )
     if problems:
         raise InputError(problems)
     assert unit is not None
@@ -337,6 +500,7 @@ def load_scenario(path: str | Path) -> Scenario:
         inputs=inputs,
         source=src,
         sha256=hashlib.sha256(raw).hexdigest(),
+        **settings,
     )
 
 
@@ -384,9 +548,14 @@ def _tname(v: object) -> str:
 
 
 def required_draws(scenario: Scenario) -> tuple[str, ...]:
-    """The draws :func:`evaluate` needs for ``scenario``: :data:`REQUIRED_DRAWS` and the frontier share in
-    the scenario's unit (``f_frontier_dollars`` for a dollar budget)."""
-    return tuple(dict.fromkeys((*REQUIRED_DRAWS, share_in(MODEL_UNIT[scenario.unit.name]))))
+    """The draws :func:`evaluate` needs for ``scenario``: :data:`REQUIRED_DRAWS` and, unless the unit is
+    FLOP, the model's offset for the scenario's unit (``offset_dollars`` for a dollar budget)."""
+    unit = MODEL_UNIT[scenario.unit.name]
+    return (*REQUIRED_DRAWS, *((OFFSETS[unit],) if unit in OFFSETS else ()))
+
+
+_SHARES = ("f_frontier", "f_follower")
+_SCALES = ("sigma_lab", "sigma_programme")
 
 
 def _check_draws(draws: dict, names: tuple[str, ...]) -> int:
@@ -411,43 +580,124 @@ def _check_draws(draws: dict, names: tuple[str, ...]) -> int:
             problems.append(Problem(src, "must hold numbers", field=k))
         elif k == "discount" and not np.all(a < 1):
             problems.append(Problem(src, "must hold discounts below 1 (no NaN)", field=k))
-        elif k != "discount" and not np.all((a >= 0) & (a <= 1)):
+        elif k in _SHARES and not np.all((a >= 0) & (a <= 1)):
             problems.append(Problem(src, "must hold shares in [0, 1] (no NaN)", field=k))
+        elif k in _SCALES and not np.all(a >= 0):
+            problems.append(Problem(src, "must hold spreads of 0 or more (no NaN)", field=k))
+        elif not np.all(np.isfinite(a)):
+            problems.append(Problem(src, "must hold finite numbers", field=k))
     if problems:
         raise InputError(problems)
     assert n is not None
     return n
 
 
+#: Outputs given for every year of a scenario's ``years``, named ``<name>_<year>``.
+YEARLY = (
+    "budget",
+    "rd_share",
+    "rd_compute",
+    "savings",
+    "ecosystem_savings",
+    "consortium_savings",
+    "savings_lead_lab",
+)
+
+
+def output_names(scenario: Scenario) -> tuple[str, ...]:
+    """Every output :func:`evaluate` returns for ``scenario``, in order: :data:`OUTPUT_NAMES`, then
+    ``<name>_<year>`` for each of :data:`YEARLY` and each year, then, with generations,
+    ``discount_generation_<k>``, ``rd_compute_generation_<k>``, ``savings_generation_<k>``,
+    ``savings_generations`` and ``savings_generations_without_compounding``."""
+    names = list(OUTPUT_NAMES)
+    for year in scenario.years:
+        names += [f"{q}_{year}" for q in YEARLY]
+    g = scenario.generations
+    if g:
+        names += [f"discount_generation_{k}" for k in range(1, g + 1)]
+        names += [f"rd_compute_generation_{k}" for k in range(1, g + 1)]
+        names += [f"savings_generation_{k}" for k in range(1, g + 1)]
+        names += ["savings_generations", "savings_generations_without_compounding"]
+    return tuple(names)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
+@dataclass(frozen=True)
+class _Labs:
+    """Per-draw log-odds of the scenario's lab and of a group's other labs, in the scenario's unit at
+    the model's reference year, and the era trend that moves them."""
+
+    own: np.ndarray  # (n,)
+    others: np.ndarray  # (n, k) with k <= MAX_OTHER_LABS
+    n_labs: int
+    beta_era: np.ndarray  # (n,)
+
+    def shares(self, year) -> tuple[np.ndarray, np.ndarray]:
+        """(the scenario's lab's share, the group's mean share) in ``year`` (may be fractional)."""
+        shift = self.beta_era * (np.asarray(year, dtype=float) - REF_YEAR)
+        own = _sigmoid(self.own + shift)
+        if self.n_labs == 1 or self.others.shape[1] == 0:
+            return own, own
+        others = _sigmoid(self.others + shift[:, None]).mean(axis=1)
+        return own, (own + (self.n_labs - 1) * others) / self.n_labs
+
+
 def evaluate(
     scenario: Scenario, draws: dict[str, np.ndarray], rng: np.random.Generator
 ) -> dict[str, Output]:
-    """Every scenario output, one value per posterior draw.
+    """Every scenario output, one value per posterior draw (:func:`evaluate_with_inputs` without the
+    sampled inputs)."""
+    return evaluate_with_inputs(scenario, draws, rng)[0]
+
+
+def evaluate_with_inputs(
+    scenario: Scenario, draws: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[dict[str, Output], dict[str, np.ndarray]]:
+    """Every scenario output, one value per posterior draw, and the sampled inputs.
 
     Uncertain inputs are sampled ``n`` times (``n`` = number of draws), in the order of
-    :data:`INPUTS`, and paired with the draws index by index, so the outputs keep the joint
-    structure.
+    :data:`INPUTS`, then each draw's lab effects, and paired with the draws index by index, so the
+    outputs keep the joint structure.
 
-    Which f where: the budget ``C`` (or final run ``F``) is that of a lab working alone, and the
-    outputs ask what sharing saves against that. A lab that cannot build on peers has the R&D
-    intensity of a frontier leader, so every amount uses the frontier share as the no-sharing
-    baseline, measured in the scenario's unit: a dollar budget is multiplied by the share of dollars
-    (``f_frontier_dollars``, the FLOP share shifted by the dollar offset), a GPU-hour budget by the
-    GPU-hour share. That share is the output ``rd_share`` (written f below). ``f_frontier`` and
-    ``f_follower`` (the model's FLOP shares) are reported as they are. With ``final_run`` given,
-    ``C = F / (1 - f)`` so that ``C f = F r``.
+    Which f where. The budget ``C`` (or final run ``F``) is that of one specific lab working alone, and
+    the outputs ask what sharing saves against that. Its share is a draw for a new, unseen frontier lab,
+    as ``f_new_lab``: the frontier's log-odds plus a fresh lab effect and programme effect
+    (``sigma_lab``, ``sigma_programme``), so the spread between labs is in every amount. It is measured in
+    the scenario's unit (a dollar budget takes the share of dollars: the FLOP share shifted by the
+    model's dollar offset) and moved along the model's era trend (``beta_era`` per year from 2025) to the
+    budget's year and to each forecast year. That share is the output ``rd_share`` (written f below). A
+    group of N labs (ecosystem, consortium) takes the mean share of N such labs: the scenario's lab and
+    N - 1 others drawn alike. ``f_frontier`` and ``f_follower`` (the model's FLOP shares of a typical
+    lab) are reported as they are. With ``final_run`` given, ``C = F / (1 - f)`` so that ``C f = F r``.
 
     Outputs (see :mod:`rdshare.core.savings` for the formulas)::
 
         f_frontier, f_follower, discount   the posterior draws (FLOP shares; d below 1)
-        rd_share            f: the frontier share in the scenario's unit
-        rd_compute          C f: one lab's R&D working alone
+        rd_share            f: the scenario's lab's share in the scenario's unit, budget year
+        rd_compute          C f: its R&D working alone
         discount_effective  d (1 - fork_rate)
-        savings             C f d_eff: what one lab avoids by building on open work
-        ecosystem_savings   (N - 1) C f d_eff: N labs sharing openly vs all alone
+        savings             C f d_eff: what it avoids by building on open work
+        ecosystem_savings   C f (sum_i d_i - max_i d_i): N labs sharing openly vs all alone; the
+                            leaders get d_lead, the others d_eff
         consortium_savings  (N - 1) C f s: N labs building a shared base once
         discount_lead       d_eff 2^(-lead / halflife): discount of a closed lab lead months ahead
         savings_lead_lab    C f d_lead
+        <q>_<year>          per year: the budget grows by budget_growth a year from budget_year,
+                            f follows the era trend (q in YEARLY)
+        discount_generation_<k>, rd_compute_generation_<k>, savings_generation_<k>
+                            D_k, C_k f_k and C_k f_k D_k: generation k, generation_months after the
+                            last, with 1 - D_k = (1 - d_eff)(1 - c D_(k-1)), c = carryover
+                            (1 - fork_rate)
+        savings_generations, savings_generations_without_compounding
+                            sum over the generations, with and without carry-over
 
     A negative discount (open work costing a follower more than it saves) makes the savings negative.
 
@@ -455,57 +705,88 @@ def evaluate(
     ----------
     scenario : Scenario
     draws : dict of str to numpy.ndarray
-        :func:`required_draws` (``f_frontier``, ``f_follower``, ``discount`` and the share in the
-        scenario's unit): 1-D, same length.
+        :func:`required_draws`: 1-D, same length.
     rng : numpy.random.Generator
-        Used to sample uncertain inputs.
+        Samples the uncertain inputs and the labs' effects.
 
     Returns
     -------
-    dict of str to Output
-        Keys exactly :data:`OUTPUT_NAMES`, in that order.
+    (dict of str to Output, dict of str to numpy.ndarray)
+        The outputs, keys exactly :func:`output_names` in that order, and each input's sampled values.
     """
     n = _check_draws(draws, required_draws(scenario))
     sampled = {k: u.sample(n, rng) for k, u in scenario.inputs.items()}
+    unit = MODEL_UNIT[scenario.unit.name]
     f_flop = np.asarray(draws["f_frontier"], dtype=float)
-    f_fol = np.asarray(draws["f_follower"], dtype=float)
-    d = np.asarray(draws["discount"], dtype=float)
-    f = np.asarray(draws[share_in(MODEL_UNIT[scenario.unit.name])], dtype=float)
-    label = scenario.unit.label
-    in_unit = f"measured in {label}"
-
-    c = (
-        sampled["budget"]
-        if "budget" in sampled
-        else sv.budget_from_final_run(sampled["final_run"], f)
+    offset = np.asarray(draws[OFFSETS[unit]], dtype=float) if unit in OFFSETS else 0.0
+    spread = np.hypot(
+        np.asarray(draws["sigma_lab"], dtype=float),
+        np.asarray(draws["sigma_programme"], dtype=float),
     )
-    n_labs = sampled["labs"]
+    n_labs = int(sampled["labs"][0])
+    k_others = min(n_labs - 1, MAX_OTHER_LABS)
+    typical = _logit(f_flop) + offset
+    own = typical + spread * rng.standard_normal(n)
+    others = typical[:, None] + spread[:, None] * rng.standard_normal((n, k_others))
+    labs = _Labs(own, others, n_labs, np.asarray(draws["beta_era"], dtype=float))
+
+    label = scenario.unit.label
+    d = np.asarray(draws["discount"], dtype=float)
     d_eff = sv.effective_discount(d, sampled["fork_rate"])
     d_lead = sv.lead_discount(d_eff, sampled["lead_months"], sampled["halflife_months"])
+    growth = sampled["budget_growth"]
 
+    def amounts(year) -> dict[str, np.ndarray]:
+        f, f_group = labs.shares(year)
+        t = np.asarray(year, dtype=float) - scenario.budget_year
+        if "budget" in sampled:
+            c = sv.grown(sampled["budget"], growth, t)
+        else:
+            c = sv.budget_from_final_run(sv.grown(sampled["final_run"], growth, t), f)
+        eco = sv.ecosystem_savings(
+            c, f_group, d_eff, sampled["labs"], sampled["leaders"], d_lead
+        ).saving
+        return {
+            "budget": c,
+            "rd_share": f,
+            "rd_compute": sv.rd_compute(c, f),
+            "savings": sv.avoided_from_budget(c, f, d_eff),
+            "ecosystem_savings": eco,
+            "consortium_savings": sv.consortium_savings(
+                c, f_group, sampled["shared_fraction"], sampled["labs"]
+            ).saving,
+            "savings_lead_lab": sv.avoided_from_budget(c, f, d_lead),
+        }
+
+    base = amounts(scenario.budget_year)
+    in_unit = f"measured in {label}, {scenario.budget_year}"
     values = {
-        "f_frontier": (f_flop.copy(), SHARE, "R&D share of a frontier lab working alone, in FLOP"),
+        "f_frontier": (f_flop.copy(), SHARE, "R&D share of a typical frontier lab, in FLOP, 2025"),
         "f_follower": (
-            f_fol.copy(),
+            np.asarray(draws["f_follower"], dtype=float).copy(),
             SHARE,
-            "R&D share of a follower building on open work, in FLOP",
+            "R&D share of a typical follower building on open work, in FLOP, 2025",
         ),
         "discount": (d.copy(), SHARE, "knowledge-sharing discount d"),
-        "rd_share": (f.copy(), SHARE, f"R&D share of a frontier lab working alone, {in_unit}"),
-        "rd_compute": (sv.rd_compute(c, f), label, "one lab's R&D working alone: C f"),
+        "rd_share": (
+            base["rd_share"],
+            SHARE,
+            f"R&D share of this lab working alone (a new lab: lab spread included), {in_unit}",
+        ),
+        "rd_compute": (base["rd_compute"], label, "this lab's R&D working alone: C f"),
         "discount_effective": (d_eff, SHARE, "discount after fork erosion: d (1 - fork_rate)"),
         "savings": (
-            sv.avoided_from_budget(c, f, d_eff),
+            base["savings"],
             label,
-            "compute one lab avoids by building on open work: C f d_eff",
+            "compute this lab avoids by building on open work: C f d_eff",
         ),
         "ecosystem_savings": (
-            sv.ecosystem_savings(c, f, d_eff, n_labs).saving,
+            base["ecosystem_savings"],
             label,
-            "N labs sharing openly against N alone: (N - 1) C f d_eff",
+            "N labs sharing openly against N alone: C f (sum_i d_i - max_i d_i)",
         ),
         "consortium_savings": (
-            sv.consortium_savings(c, f, sampled["shared_fraction"], n_labs).saving,
+            base["consortium_savings"],
             label,
             "N labs building a shared base once: (N - 1) C f s",
         ),
@@ -515,9 +796,183 @@ def evaluate(
             "discount of a closed lab ahead: d_eff 2^(-lead/halflife)",
         ),
         "savings_lead_lab": (
-            sv.avoided_from_budget(c, f, d_lead),
+            base["savings_lead_lab"],
             label,
             "compute a closed lab ahead avoids: C f d_lead",
         ),
     }
-    return {k: Output(*values[k]) for k in OUTPUT_NAMES}
+    for year in scenario.years:
+        per_year = amounts(year)
+        for q in YEARLY:
+            unit_q = SHARE if q == "rd_share" else label
+            values[f"{q}_{year}"] = (per_year[q], unit_q, f"{q} in {year}")
+    if scenario.generations:
+        g = scenario.generations
+        gap_years = sampled["generation_months"] / 12.0
+        carry = sampled["carryover"] * (1.0 - sampled["fork_rate"])
+        D = sv.compound_discount(d_eff, carry, g)
+        total = np.zeros(n)
+        plain = np.zeros(n)
+        for k in range(1, g + 1):
+            year_k = scenario.budget_year + (k - 1) * gap_years
+            a = amounts(year_k)
+            saving_k = sv.avoided_from_budget(a["budget"], a["rd_share"], D[:, k - 1])
+            total += saving_k
+            plain += a["savings"]
+            values[f"discount_generation_{k}"] = (
+                D[:, k - 1],
+                SHARE,
+                f"discount of generation {k} with carry-over: 1 - D_k = (1 - d_eff)(1 - c D_k-1)",
+            )
+            values[f"rd_compute_generation_{k}"] = (
+                a["rd_compute"],
+                label,
+                f"this lab's R&D in generation {k} working alone: C_k f_k",
+            )
+            values[f"savings_generation_{k}"] = (
+                saving_k,
+                label,
+                f"compute this lab avoids in generation {k}: C_k f_k D_k",
+            )
+        values["savings_generations"] = (
+            total,
+            label,
+            f"compute avoided over {g} generations, compounding",
+        )
+        values["savings_generations_without_compounding"] = (
+            plain,
+            label,
+            f"compute avoided over {g} generations with no carry-over (c = 0)",
+        )
+    outputs = {k: Output(*values[k]) for k in output_names(scenario)}
+    return outputs, sampled
+
+
+# ------------------------------------------------------------------------------------------------
+# which comparisons the data decide, and which an input does
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One comparison between scenario outputs and what decides it.
+
+    Attributes
+    ----------
+    statement : str
+        What is compared, e.g. "a consortium saves more than an open ecosystem".
+    probability : float
+        Posterior probability that the statement holds (share of draws).
+    prior_probability : float or None
+        The same under the priors alone (None without prior draws).
+    decided_by : str
+        The input or posterior quantity whose draws track the comparison most closely.
+    by_input : bool
+        True when the scenario's inputs (judgements the user gave, or their defaults) account for more
+        of the comparison's spread than the posterior quantities do, and the closest single factor is
+        an input.
+    input_share : float
+        The inputs' part of the spread the candidates account for (0 to 1).
+    influence : dict of str to float
+        Each candidate's rank correlation with the comparison's margin.
+    """
+
+    statement: str
+    probability: float
+    prior_probability: float | None
+    decided_by: str
+    by_input: bool
+    input_share: float
+    influence: dict
+
+    def describe(self) -> str:
+        prior = (
+            ""
+            if self.prior_probability is None
+            else f" (priors alone: {self.prior_probability:.2f})"
+        )
+        if self.by_input:
+            who = f"the input {self.decided_by} decides it, not the data"
+        elif self.input_share >= 1 / 3:
+            who = (
+                f"decided by the model's {self.decided_by} (posterior) and the scenario's inputs "
+                "together"
+            )
+        else:
+            who = f"decided by the model's {self.decided_by} (posterior)"
+        return f"P({self.statement}) = {self.probability:.2f}{prior}; {who}"
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x))
+    return r
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+
+
+#: The comparisons :func:`decisions` makes: (statement, output A, output B); the statement is A > B.
+COMPARISONS = (
+    ("a consortium saves more than an open ecosystem", "consortium_savings", "ecosystem_savings"),
+    ("building on open work saves this lab compute", "savings", None),
+    ("a lab ahead of the open frontier still saves compute", "savings_lead_lab", None),
+)
+
+#: Inputs that scale every amount alike: they cannot decide a comparison's sign, only its size.
+_SCALE_INPUTS = ("budget", "final_run")
+
+
+def decisions(
+    outputs: dict[str, Output],
+    sampled: dict[str, np.ndarray],
+    prior_outputs: dict[str, Output] | None = None,
+) -> list[Decision]:
+    """For each comparison in :data:`COMPARISONS`, its probability and what decides it.
+
+    The comparison's margin, draw by draw, is the difference between its two sides over this lab's R&D
+    (``rd_compute``), so that the budget, which scales both sides alike, drops out. The margin is
+    rank-correlated with each uncertain input (its sampled values) and with the posterior quantities
+    behind it (the discount and the lab's share). The squared correlations, summed over the inputs
+    and over the posterior quantities, say which side accounts for more of the margin's spread; the
+    candidate with the largest correlation is named. When the inputs dominate, the answer is the
+    user's (or the default's) judgement, not something the data settled, and the report and the
+    forecast say so. Comparisons whose sides are equal in every draw (a single lab's ecosystem), or
+    that repeat an earlier one (a lead of 0 months), are left out.
+    """
+    candidates = {k: v for k, v in sampled.items() if np.ptp(v) > 0 and k not in _SCALE_INPUTS}
+    data = {"discount": outputs["discount"].values, "rd_share": outputs["rd_share"].values}
+    scale = np.abs(outputs["rd_compute"].values)
+    scale = np.where(scale > 0, scale, 1.0)
+    out, seen = [], []
+    for statement, a, b in COMPARISONS:
+        diff = outputs[a].values - (outputs[b].values if b else 0.0)
+        if not np.any(diff) or any(np.array_equal(diff, prev) for prev in seen):
+            continue
+        seen.append(diff)
+        margin = diff / scale
+        influence = {k: _spearman(v, margin) for k, v in {**candidates, **data}.items()}
+        top = max(influence, key=lambda k: abs(influence[k]))
+        from_inputs = sum(influence[k] ** 2 for k in candidates)
+        from_data = sum(influence[k] ** 2 for k in data)
+        total = from_inputs + from_data
+        input_share = from_inputs / total if total > 0 else 0.0
+        prior_p = None
+        if prior_outputs is not None:
+            pd_ = prior_outputs[a].values - (prior_outputs[b].values if b else 0.0)
+            prior_p = float(np.mean(pd_ > 0))
+        out.append(
+            Decision(
+                statement=statement,
+                probability=float(np.mean(diff > 0)),
+                prior_probability=prior_p,
+                decided_by=top,
+                by_input=top in candidates and input_share > 0.5,
+                input_share=input_share,
+                influence=influence,
+            )
+        )
+    return out

@@ -13,6 +13,7 @@ share     in [0, 1]              beta, 5%/95% quantiles at LOW/HIGH (needs 0 < L
 months    >= 0                   uniform whose 5%/95% quantiles are LOW/HIGH; the part that
                                  would fall below 0 is set to 0
 count     whole number >= 1      (error: the number of labs must be a fixed whole number)
+whole     whole number >= 0      (error: a count such as the number of leaders is fixed)
 ========  =====================  ==========================================================
 
 Why uniform for months: a lead is an additive quantity and "0 to 6 months" is the commonest way to
@@ -34,8 +35,8 @@ import numpy as np
 from rdshare.core.families import FAMILIES, uniform_from_interval
 from rdshare.errors import InputError, Problem
 
-Kind = Literal["amount", "share", "count", "months"]
-KINDS: tuple[str, ...] = ("amount", "share", "count", "months")
+Kind = Literal["amount", "share", "count", "whole", "months"]
+KINDS: tuple[str, ...] = ("amount", "share", "count", "whole", "months")
 
 #: The probability mass a range "LOW to HIGH" is read as holding.
 INTERVAL_MASS = 0.9
@@ -159,7 +160,7 @@ def parse_uncertain(
     ----------
     text_or_number : int, float or str
         ``5``, ``2.5e9``, ``"2.5e9"``, ``"1e9 to 5e9"`` or ``"1e9..5e9"``.
-    kind : {"amount", "share", "count", "months"}
+    kind : {"amount", "share", "count", "whole", "months"}
         What the input is; decides what values are allowed and which distribution a range becomes
         (see the module docstring).
     source : str
@@ -236,6 +237,10 @@ def _from_value(kind: str, value: float, text: str, what: str, fail) -> Uncertai
         if value != round(value) or value < 1:
             raise fail(f"N must be a fixed whole number of at least 1, got {_fmt(value)}")
         value = float(round(value))
+    if kind == "whole":
+        if value != round(value) or value < 0:
+            raise fail(f"{what} must be a fixed whole number of at least 0, got {_fmt(value)}")
+        value = float(round(value))
     return Uncertain(kind=kind, low=value, high=value, dist="fixed", fixed=value, text=text)
 
 
@@ -247,6 +252,8 @@ MAX_AMOUNT_RATIO = 1e12
 def _from_range(kind: str, low: float, high: float, text: str, what: str, fail) -> Uncertain:
     if kind == "count":
         raise fail(f"N must be a fixed whole number, not a range ({text!r})")
+    if kind == "whole":
+        raise fail(f"{what} must be a fixed whole number, not a range ({text!r})")
     if not low < high:
         raise fail(f"in the range {text!r} the low end must be below the high end")
     if kind == "amount":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import io
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from rdshare.report import scenario_plots
 from rdshare.report.inputs import ReportInputs, collect
 from rdshare.report.render import Section, render_html, render_markdown
 from rdshare.report.sections import PlotSpec, _has_savings, build_sections
@@ -96,6 +98,37 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
                 lambda: plots.scenario_savings(evaluated),
             )
         )
+    for name, item in (evaluated or {}).items():
+        sc = item["scenario"]
+        outs, prior = item.get("outputs"), item.get("prior_outputs")
+        if outs is None:
+            continue
+        if sc.years:
+            specs.append(
+                PlotSpec(
+                    f"fan_{name}.png",
+                    f"{name} through the years",
+                    f"The {name} scenario's amounts from its budget year to {sc.years[-1]}: the "
+                    "budget grows by the scenario's budget_growth a year (cited: Cottier et al. 2024, "
+                    "2.4x, 90% CI 2.0-2.9) and the R&D share follows the fitted era trend. Blue: "
+                    "median, 50% and 90% intervals; grey dashes: the priors alone. Below the dotted "
+                    "zero line, savings are costs (a negative discount).",
+                    functools.partial(scenario_plots.fan, outs, sc, prior),
+                )
+            )
+        if sc.generations:
+            specs.append(
+                PlotSpec(
+                    f"compounding_{name}.png",
+                    f"{name}: savings compounding over model generations",
+                    "Left: each generation's discount D_k, with 1 - D_k = (1 - d_eff)(1 - c D_k-1), "
+                    "c the carry-over eroded by forking; grey is the one-generation discount. Right: "
+                    "the compute this lab avoids, cumulated over the generations, with and without "
+                    "carry-over. The carry-over and the generation length are judgements "
+                    "(docs/scenarios.md).",
+                    functools.partial(scenario_plots.compounding, outs, sc),
+                )
+            )
     specs.append(
         PlotSpec(
             "rank.png",

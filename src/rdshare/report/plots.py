@@ -518,20 +518,25 @@ def scenario_outputs(
     """Evaluate each scenario on the posterior draws, and on the prior's where the run has them (seeded,
     so the report is reproducible).
 
-    Returns ``{name: {"scenario": Scenario, "outputs": dict[str, Output], "prior_outputs": ...}}``;
-    ``prior_outputs`` (None without a prior group) says what the priors alone imply.
+    Returns ``{name: {"scenario": Scenario, "outputs": dict[str, Output], "prior_outputs": ...,
+    "decisions": list[Decision]}}``; ``prior_outputs`` (None without a prior group) says what the
+    priors alone imply, and ``decisions`` which comparisons the data decide and which an input does.
     """
-    from rdshare.core.scenario import evaluate, required_draws
+    from rdshare.core.scenario import decisions, evaluate_with_inputs, required_draws
 
     out = {}
     for k, (name, sc) in enumerate(scenarios.items()):
         names = required_draws(sc)
-        result = {"scenario": sc, "prior_outputs": None}
+        result = {"scenario": sc, "prior_outputs": None, "decisions": []}
+        sampled = None
         for group, key in (("posterior", "outputs"), ("prior", "prior_outputs")):
             if all(has(tree, group, q) for q in names):
                 d = {q: draws(tree[group], q) for q in names}
                 rng = np.random.default_rng([int(seed), k])
-                result[key] = evaluate(sc, d, rng)
+                result[key], inputs = evaluate_with_inputs(sc, d, rng)
+                sampled = inputs if key == "outputs" else sampled
+        if "outputs" in result and sampled is not None:
+            result["decisions"] = decisions(result["outputs"], sampled, result["prior_outputs"])
         out[name] = result
     return out
 

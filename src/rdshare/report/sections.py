@@ -223,14 +223,33 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
             "narrowed it."
         )
     ]
+    from rdshare.core.scenario import OUTPUT_NAMES
+
     for name, item in evaluated.items():
         sc, outs, prior = item["scenario"], item["outputs"], item.get("prior_outputs")
         blocks.append(Para(f"{name}: {sc.description}", strong=False))
+        settings = []
+        if sc.years:
+            settings.append(
+                f"years: {sc.years[0]} to {sc.years[-1]} (budget for {sc.budget_year}; the fan "
+                "plot shows every year, forecast files have each)"
+            )
+        if sc.generations:
+            settings.append(f"generations: {sc.generations} (see the compounding plot)")
         blocks.append(
-            Items((*(f"{k} = {v}" for k, v in sc.describe().items()), f"unit: {sc.unit.label}"))
+            Items(
+                (
+                    *(f"{k} = {v}" for k, v in sc.describe().items()),
+                    f"unit: {sc.unit.label}",
+                    *settings,
+                )
+            )
         )
+        # the per-year and per-generation outputs are in the plots; the table keeps the headline ones
+        shown = [k for k in outs if k in OUTPUT_NAMES or k.startswith("savings_generations")]
         rows = []
-        for key, out in outs.items():
+        for key in shown:
+            out = outs[key]
             q05, q50, q95 = np.quantile(out.values, [0.05, 0.5, 0.95])
             row = [
                 key,
@@ -247,6 +266,22 @@ def _scenario_blocks(evaluated: dict) -> list[Block]:
         if prior is not None:
             header += ["prior-only 90%", "width ratio"]
         blocks.append(Table(tuple(header), tuple(rows), numeric=("median", "width ratio")))
+        decided = item.get("decisions") or []
+        if decided:
+            blocks.append(
+                Para(
+                    "What decides each comparison: the scenario input or posterior quantity whose "
+                    "draws track it most closely (rank correlation). Where an input decides, the "
+                    "answer is that input's judgement, not something the evidence settled."
+                )
+            )
+            blocks.append(
+                Items(
+                    tuple(
+                        ("INPUT DECIDES: " if dc.by_input else "") + dc.describe() for dc in decided
+                    )
+                )
+            )
     return blocks
 
 
