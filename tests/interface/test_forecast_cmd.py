@@ -132,11 +132,26 @@ def test_shipped_scenario_writes_every_file(small_run, tmp_path, capsys):
 def test_years_and_generations_inline_and_per_year_metaculus(small_run, tmp_path, capsys):
     out = tmp_path / "fc"
     args = [small_run, "--budget", "1e9", "--years", "2027..2028", "--generations", "2",
-            "--out", out, "--metaculus", "savings_2028", "--range", "1e7", "1e11", "--log-scale"]  # fmt: skip
+            "--out", out, "--metaculus", "savings_2028", "--range", "1e7", "1e11", "--log-scale",
+            "--metaculus", "rd_compute_YEAR", "--range", "1e8", "1e12", "--log-scale"]  # fmt: skip
     assert forecast(*args) == 0
     names = set(pd.read_csv(out / "forecast.csv")["name"])
     assert {"savings_2027", "budget_2028", "savings_generation_2", "savings_generations"} <= names
-    assert (out / "metaculus" / "savings_2028.json").is_file()
+    # NAME_YEAR: one file per year, each the CDF of that year's quantity
+    assert sorted(p.name for p in (out / "metaculus").iterdir()) == [
+        "rd_compute_2027.json",
+        "rd_compute_2028.json",
+        "savings_2028.json",
+    ]
+    samples = pd.read_csv(out / "samples.csv")
+    for year in (2027, 2028):
+        doc = json.loads((out / "metaculus" / f"rd_compute_{year}.json").read_text())
+        cdf = np.array(doc["cdf"])
+        assert not metaculus_problems(cdf, open_lower=True, open_upper=True)
+        # the CDF's median sits near that year's draws' median (budgets grow, so 2028 > 2027)
+        median = float(np.median(samples[f"rd_compute_{year}"]))
+        t = np.log(1e8) + np.interp(0.5, cdf, np.linspace(0, 1, cdf.size)) * np.log(1e4)
+        assert abs(t - np.log(median)) < 0.25, (year, np.exp(t), median)
     capsys.readouterr()
     # a per-year quantity without --years: the message says what is missing
     code = forecast(small_run, "--budget", "1e9", "--out", tmp_path / "x",

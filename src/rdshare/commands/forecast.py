@@ -81,6 +81,7 @@ files:
                     SampleSet of 1000 joint draws (Squiggle's default sample count, so sets
                     pair draw by draw)
   metaculus/NAME.json  a 201-point CDF meeting Metaculus' rules, one per --metaculus group
+                    (NAME_YEAR gives one per year: savings_2026.json ... savings_2030.json)
   years.csv         with --years: one row per year and quantity (year, quantity, unit, quantiles,
                     prior's 90% interval, width ratio)
   fan.png           with --years: the fan of R&D and savings over the years
@@ -107,7 +108,8 @@ examples:
   rdshare forecast outputs/RUN --scenario my-scenario.toml --out forecasts/mine
   rdshare forecast outputs/RUN --budget "2e9 to 6e9" --labs 5 --fork-rate 0.2 --unit dollars
   rdshare forecast outputs/RUN --scenario essay-claims --years 2026..2030 \
-      --metaculus savings_2028 --range 1e8 1e11 --log-scale
+      --metaculus savings_2028 --range 1e8 1e11 --log-scale \
+      --metaculus rd_compute_YEAR --range 1e9 1e13 --log-scale   # one CDF per year
   rdshare forecast outputs/RUN --scenario essay-claims \\
       --metaculus f_frontier --range 0 1 --closed-lower --closed-upper \\
       --metaculus savings --range 1e7 1e10 --log-scale
@@ -214,7 +216,8 @@ def register(sub, formatter) -> None:
         metavar="NAME",
         action=_MetaculusAction,
         default=[],
-        help="write metaculus/NAME.json for quantity NAME; the options after it apply to it",
+        help="write metaculus/NAME.json for quantity NAME (NAME_YEAR: one file per year of "
+        "--years, e.g. savings_YEAR); the options after it apply to it",
     )
     meta.add_argument(
         "--range",
@@ -303,11 +306,18 @@ def check_metaculus(groups: list[dict], scenario) -> list[dict]:
     problems = []
     seen = set()
     out = []
+    expanded = []
     for g in groups:
+        # NAME_YEAR: one CDF per year of the forecast, each with the group's range and flags
+        if g["name"].endswith("_YEAR") and scenario.years:
+            expanded += [{**g, "name": f"{g['name'][:-5]}_{y}"} for y in scenario.years]
+        else:
+            expanded.append(g)
+    for g in expanded:
         name = g["name"]
         if name not in OUTPUT_NAMES:
             hint = ""
-            if name.rsplit("_", 1)[-1].isdigit() and not scenario.years:
+            if (name.rsplit("_", 1)[-1].isdigit() or name.endswith("_YEAR")) and not scenario.years:
                 hint = " (per-year quantities need --years)"
             problems.append(
                 _problem(
