@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import SymmetricalLogLocator
 
 from rdshare.report.plots import (
     FIGSIZE,
@@ -53,11 +54,22 @@ def _band(ax, x, values: np.ndarray, color, light, label=None) -> np.ndarray:
     return q
 
 
+class _SparseSymlogLocator(SymmetricalLogLocator):
+    """Symlog ticks without the decades just around the linear part, whose labels would crowd 0."""
+
+    def tick_values(self, vmin, vmax):
+        ticks = np.asarray(super().tick_values(vmin, vmax))
+        keep = (ticks == 0) | (np.abs(ticks) >= 2 * self._linthresh)
+        return ticks[keep]
+
+
 def _symlog(ax, q: np.ndarray) -> None:
     """A symmetric log axis whose linear part is small against the medians."""
     mid = np.abs(q[2]).max()
     if mid > 0 and (q[0] <= 0).any():
-        ax.set_yscale("symlog", linthresh=mid * 1e-3)
+        linthresh = mid * 1e-3
+        ax.set_yscale("symlog", linthresh=linthresh)
+        ax.yaxis.set_major_locator(_SparseSymlogLocator(linthresh=linthresh, base=10))
         ax.axhline(0, color="0.5", lw=0.8, ls=":")
     elif mid > 0:
         ax.set_yscale("log")
