@@ -14,7 +14,7 @@
 // Exit status 1, with the messages on stderr, when the code does not evaluate or a NAME is missing.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const [prefix, file, ...names] = process.argv.slice(2);
@@ -23,7 +23,7 @@ if (!prefix || !file) {
   process.exit(2);
 }
 // Resolve the package as code living in PREFIX would, then load its ES module entry point.
-const entry = createRequire(join(prefix, "resolve-from-here.js")).resolve("@quri/squiggle-lang");
+const entry = createRequire(join(resolve(prefix), "resolve-from-here.js")).resolve("@quri/squiggle-lang");
 const { run, defaultEnvironment } = await import(pathToFileURL(entry).href);
 
 const output = await run(readFileSync(file, "utf8"), { environment: defaultEnvironment });

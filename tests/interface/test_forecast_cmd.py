@@ -275,6 +275,37 @@ def test_same_seed_same_files(small_run, tmp_path):
         assert a != c
 
 
+def test_squiggle_option_picks_the_quantities_and_keeps_their_pairing(small_run, tmp_path, capsys):
+    out = tmp_path / "fc"
+    pick = "savings_2030,rd_compute_2030"
+    assert forecast(small_run, "--scenario", "essay-claims", "--squiggle", pick, "--out", out) == 0
+    text = (out / "squiggle.txt").read_text()
+    assert re.findall(r"^(\w+)_samples = SampleSet", text, re.M) == pick.split(",")
+    full = tmp_path / "full"
+    assert forecast(small_run, "--scenario", "essay-claims", "--out", full) == 0
+    whole = (full / "squiggle.txt").read_text()
+    # the same draws at the same positions as in the full file: picking quantities keeps the pairing
+    for name in pick.split(","):
+        line = re.search(rf"^{name}_samples = .*$", text, re.M).group(0)
+        assert line in whole
+    capsys.readouterr()
+    code = forecast(small_run, "--scenario", "essay-claims", "--squiggle", "savings,nope",
+                    "--out", tmp_path / "x")  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--squiggle" in err
+    assert "'nope'" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_help_examples_are_one_command_per_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["forecast", "--help"])
+    examples = capsys.readouterr().out.split("examples:")[1]
+    for line in examples.splitlines():
+        assert "--metaculus" not in line or line.count("--metaculus") == 1, line
+
+
 def test_explicit_out_is_never_overwritten_without_force(small_run, tmp_path, capsys):
     out = tmp_path / "fc"
     assert forecast(small_run, "--scenario", "essay-claims", "--out", out) == 0
