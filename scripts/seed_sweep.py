@@ -31,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", type=int, default=None, help="tuning steps (default: rdshare's)")
     ap.add_argument("--draws", type=int, default=None, help="draws per chain (default: rdshare's)")
     ap.add_argument("--target-accept", type=float, default=None, help="(default: rdshare's)")
+    ap.add_argument(
+        "--adaptation", choices=("low_rank", "diag"), default=None, help="(default: rdshare's)"
+    )
     args = ap.parse_args(argv)
     base = FitConfig(predictive=False)
-    for key in ("tune", "draws", "target_accept"):
+    for key in ("tune", "draws", "target_accept", "adaptation"):
         if getattr(args, key) is not None:
             base = replace(base, **{key: getattr(args, key)})
     data = ds_mod.load()
@@ -41,20 +44,25 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted(priors_mod.shipped_dir().glob("*.toml"))
     print(
         f"{base.chains} chains x {base.draws} draws after {base.tune} tuning steps, "
-        f"target_accept {base.target_accept}, seeds 1..{args.seeds}"
+        f"target_accept {base.target_accept}, {base.adaptation} mass matrix, seeds 1..{args.seeds}"
     )
     print()
-    print("| prior file | rows left out | fits failing the gate | median sampling s |")
-    print("|---|---|---|---|")
+    print(
+        "| prior file | rows left out | fits failing the gate | median sampling s "
+        "| lowest bulk ESS | median steps per draw |"
+    )
+    print("|---|---|---|---|---|---|")
     failures: list[str] = []
     total = failed = 0
     for path in files:
         prior_set = priors_mod.load(path)
         leave_out = [r for r in priors_mod.rests_on(prior_set) if r in ids]
-        n_failed, seconds = 0, []
+        n_failed, seconds, ess, steps = 0, [], [], []
         for seed in range(1, args.seeds + 1):
             res = fit(data, prior_set, exclude=leave_out, config=replace(base, seed=seed))
             seconds.append(res.timings.get("sample", float("nan")))
+            ess += [c.value for c in res.verdict.checks if c.name == "ess_bulk"]
+            steps.append(float(res.tree["sample_stats"].ds["n_steps"].median()))
             if not res.verdict.passed:
                 n_failed += 1
                 checks = ", ".join(c.name for c in res.verdict.checks if not c.passed)
@@ -63,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         failed += n_failed
         print(
             f"| {path.stem} | {len(leave_out)} | {n_failed} of {args.seeds} | "
-            f"{statistics.median(seconds):.1f} |"
+            f"{statistics.median(seconds):.2f} | {min(ess):.0f} | {statistics.median(steps):.0f} |"
         )
-    print(f"| all | | {failed} of {total} | |")
+    print(f"| all | | {failed} of {total} | | | |")
     for line in failures:
         print(f"failed: {line}")
     return 1 if failed else 0
