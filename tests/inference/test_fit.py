@@ -166,7 +166,7 @@ def _cli_fit(out: Path, env: dict) -> bytes:
 def test_two_processes_same_seed_identical_summary(tmp_path):
     """A cold process (fresh compile caches) and a warm one (caches on disk) give identical bytes.
 
-    This is the regression test for the numba fastmath issue (STACK.md, "Determinism").
+    This is the regression test for the numba fastmath issue (docs/model.md, "Reproducibility").
     """
     env = dict(os.environ)
     env.pop("PYTENSOR_FLAGS", None)

@@ -1,7 +1,8 @@
 """The convergence gate: a verdict with every figure it used, not a log line.
 
-Thresholds (DESIGN.md, "Honesty rules"): r_hat <= 1.01, bulk and tail ESS >= 400, no divergent transition
-after tuning, E-BFMI >= 0.3 in every chain. Figures come from arviz-stats.
+Thresholds (docs/report.md, "Convergence"; README, "Exit codes"): r_hat <= 1.01, bulk and tail
+ESS >= 400, no divergent transition after tuning, E-BFMI >= 0.3 in every chain. Figures come from
+arviz-stats.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Why
     20 s having numba compile nutpie's two C-callback wrappers (the log-density-and-gradient function and
     the "expand" function that computes the deterministics). Those wrappers are never cached between
     processes: they close over freshly built dispatchers and uniquely named record fields, so numba's
-    cache key differs every run (docs/performance.md, ../shared/STACK.md "Performance leads").
+    cache key differs every run (docs/performance.md, "What makes it fast").
 
 What this module does instead
     The same PyTensor functions nutpie builds (``nutpie.compile_pymc._make_functions``: the same graph,
