@@ -58,3 +58,24 @@ def test_grouping_script_makes_every_row_independent(tmp_path, column):
     from rdshare.core import dataset
 
     assert len(ds.table) == len(dataset.load().table)
+
+
+def test_seed_sweep_counts_every_fit_and_names_each_failure(capsys):
+    import re
+
+    from rdshare.core import priors
+
+    mod = _load("seed_sweep")
+    code = mod.main(["--seeds", "1", "--draws", "200", "--tune", "200"])
+    printed = capsys.readouterr().out
+    files = sorted(p.stem for p in priors.shipped_dir().glob("*.toml"))
+    rows = re.findall(r"^\| ([\w-]+) \| (\d+) \| (\d+) of 1 \|", printed, re.M)
+    assert [r[0] for r in rows] == files
+    failed = sum(int(r[2]) for r in rows)
+    assert re.search(rf"^\| all \| \| {failed} of {len(files)} \|", printed, re.M)
+    assert len(re.findall(r"^failed: ", printed, re.M)) == failed
+    assert code == (1 if failed else 0)
+    # a prior file resting on fitted rows is fitted without them
+    left_out = {r[0]: int(r[1]) for r in rows}
+    assert left_out["epoch-2024"] > 0
+    assert left_out["default"] == 0
