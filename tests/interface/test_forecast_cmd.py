@@ -289,6 +289,12 @@ def test_squiggle_option_picks_the_quantities_and_keeps_their_pairing(small_run,
         line = re.search(rf"^{name}_samples = .*$", text, re.M).group(0)
         assert line in whole
     capsys.readouterr()
+    # NAME_YEAR: the quantity for every year of the forecast
+    years = tmp_path / "years"
+    assert forecast(small_run, "--scenario", "essay-claims", "--squiggle", "savings_YEAR",
+                    "--out", years) == 0  # fmt: skip
+    names = re.findall(r"^(\w+)_samples = SampleSet", (years / "squiggle.txt").read_text(), re.M)
+    assert names == [f"savings_{y}" for y in range(2026, 2031)]
     code = forecast(small_run, "--scenario", "essay-claims", "--squiggle", "savings,nope",
                     "--out", tmp_path / "x")  # fmt: skip
     assert code == 2

@@ -207,8 +207,9 @@ def register(sub, formatter) -> None:
         "--squiggle",
         metavar="NAME,NAME",
         default=None,
-        help="only these quantities in squiggle.txt (default: all; Squiggle takes about half a "
-        "second per quantity to read its 1000 draws, so 60 quantities take about 30 s)",
+        help="only these quantities in squiggle.txt (NAME_YEAR: that quantity for every year; "
+        "default: all; Squiggle reads about two quantities' 1000 draws a second, so 60 take "
+        "about 30 s)",
     )
     p.add_argument(
         "--samples",
@@ -302,37 +303,40 @@ def build_scenario(args: argparse.Namespace):
     return sc.scenario_from_options(**inline, **settings, unit=args.unit or "dollars")
 
 
+def _per_year(name: str, scenario) -> list[str]:
+    """``NAME_YEAR`` stands for ``NAME_<year>`` for each year of the forecast; other names for themselves."""
+    if name.endswith("_YEAR") and scenario.years:
+        return [f"{name[:-5]}_{y}" for y in scenario.years]
+    return [name]
+
+
+def _unknown_quantity(name: str, known: list[str], scenario, option: str):
+    """The problem for a quantity name the forecast does not produce, with a hint for year names."""
+    hint = ""
+    if (name.rsplit("_", 1)[-1].isdigit() or name.endswith("_YEAR")) and not scenario.years:
+        hint = " (per-year quantities need --years)"
+    return _problem(f"unknown quantity {name!r}{hint}; choose from: {', '.join(known)}", option)
+
+
 def check_metaculus(groups: list[dict], scenario) -> list[dict]:
-    """Validate --metaculus groups: known names, a --range each, numeric bounds, no repeats."""
+    """Validate --metaculus groups: known names, a --range each, numeric bounds, no repeats.
+
+    ``--metaculus NAME_YEAR`` gives one group per year of the forecast, each with the group's range
+    and flags."""
     import math
 
     from rdshare.core.scenario import output_names
     from rdshare.errors import InputError
 
-    OUTPUT_NAMES = output_names(scenario)
-
+    known = output_names(scenario)
     problems = []
     seen = set()
     out = []
-    expanded = []
-    for g in groups:
-        # NAME_YEAR: one CDF per year of the forecast, each with the group's range and flags
-        if g["name"].endswith("_YEAR") and scenario.years:
-            expanded += [{**g, "name": f"{g['name'][:-5]}_{y}"} for y in scenario.years]
-        else:
-            expanded.append(g)
+    expanded = [{**g, "name": name} for g in groups for name in _per_year(g["name"], scenario)]
     for g in expanded:
         name = g["name"]
-        if name not in OUTPUT_NAMES:
-            hint = ""
-            if (name.rsplit("_", 1)[-1].isdigit() or name.endswith("_YEAR")) and not scenario.years:
-                hint = " (per-year quantities need --years)"
-            problems.append(
-                _problem(
-                    f"unknown quantity {name!r}{hint}; choose from: {', '.join(OUTPUT_NAMES)}",
-                    "--metaculus",
-                )
-            )
+        if name not in known:
+            problems.append(_unknown_quantity(name, known, scenario, "--metaculus"))
             continue
         if name in seen:
             problems.append(_problem(f"{name!r} is given more than once", "--metaculus"))
@@ -365,21 +369,23 @@ def check_metaculus(groups: list[dict], scenario) -> list[dict]:
 
 
 def check_squiggle(value: str | None, scenario) -> list[str] | None:
-    """The quantities --squiggle names (comma-separated), or None for all; unknown names exit 2."""
+    """The quantities --squiggle names (comma-separated; NAME_YEAR for every year), or None for all;
+    unknown names exit 2."""
     from rdshare.core.scenario import output_names
     from rdshare.errors import InputError
 
     if value is None:
         return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
+    given = [n.strip() for n in value.split(",") if n.strip()]
+    if not given:
+        raise InputError([_problem("no quantity named", "--squiggle")])
     known = output_names(scenario)
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
-        what = f"unknown quantity {unknown[0]!r}" if unknown else "no quantity named"
-        hint = ""
-        if unknown and unknown[0].rsplit("_", 1)[-1].isdigit() and not scenario.years:
-            hint = " (per-year quantities need --years)"
-        raise InputError([_problem(f"{what}{hint}; choose from: {', '.join(known)}", "--squiggle")])
+    names = [name for g in given for name in _per_year(g, scenario)]
+    problems = [
+        _unknown_quantity(n, known, scenario, "--squiggle") for n in names if n not in known
+    ]
+    if problems:
+        raise InputError(problems)
     return list(dict.fromkeys(names))
 
 

@@ -109,13 +109,12 @@ def run(args: argparse.Namespace) -> int:
     runs.check_target(folder, force=args.force)
     s_eval, s_curve = np.random.SeedSequence(args.seed).spawn(2)
     answer = oc.evaluate(question, args.draws, np.random.default_rng(s_eval))
-    finite = {k: v for k, v in answer.outputs.items() if k != "break_even_tokens_out"}
-    table = exports.quantile_table(finite)
-    table = _with_break_even(table, answer.outputs["break_even_tokens_out"])
+    costs = {k: v for k, v in answer.outputs.items() if k != "break_even_tokens_out"}
+    table = _with_break_even(exports.quantile_table(costs), answer.outputs["break_even_tokens_out"])
     volumes = np.geomspace(0.1, 1e5, 61)
     curves = oc.cost_curves(question, volumes, args.draws, np.random.default_rng(s_curve))
     user = float(np.median(answer.outputs["cost_closed_api"].values))
-    volume = float(np.median(question.inputs["tokens_out"].sample(1001, np.random.default_rng(0))))
+    volume = float(question.inputs["tokens_out"].quantiles([0.5])[0])
     be = answer.outputs["break_even_tokens_out"].values
     finite = be[np.isfinite(be)]
     be_q = np.quantile(finite, [0.05, 0.5, 0.95]) if finite.size else None
@@ -171,8 +170,9 @@ def run(args: argparse.Namespace) -> int:
     for note in question.notes:
         print(f"  ({note})")
     print()
+    by_name = table.set_index("name")
     for key in ("cost_closed_api", "cost_open_hosted", "cost_self_hosted"):
-        q = np.nanquantile(answer.outputs[key].values, [0.05, 0.5, 0.95])
+        q = by_name.loc[key, ["q05", "q50", "q95"]].to_numpy(dtype=float)
         print(
             f"  {key:<18} median ${q[1]:,.0f} a month (90% interval ${q[0]:,.0f} to ${q[2]:,.0f})"
         )

@@ -183,16 +183,6 @@ class Design:
             out.append(own + np.diag((self.extra_prov == p).astype(float)))
         return np.stack(out)
 
-    @property
-    def bound_lower(self) -> np.ndarray:
-        """For PyMC-style censoring: the lower limit of each bound row (-inf for "at least")."""
-        return np.where(self.bound_dir > 0, -np.inf, self.b)
-
-    @property
-    def bound_upper(self) -> np.ndarray:
-        """The upper limit of each bound row (+inf for "at most")."""
-        return np.where(self.bound_dir > 0, self.b, np.inf)
-
     # -- copies ------------------------------------------------------------------------------------
 
     def with_observations(self, y: np.ndarray, at_least: np.ndarray) -> Design:

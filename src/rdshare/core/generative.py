@@ -45,6 +45,7 @@ from rdshare.core.quantities import (
     REF_YEAR,
     SIGMA_MEAS,
     Variant,
+    share_in,
     variant,
 )
 
@@ -133,7 +134,7 @@ def derived(p: Mapping[str, Any], v: str | Variant) -> dict[str, np.ndarray]:
     """The derived quantities that are functions of the parameters (numpy): ``f_frontier`` in each unit
     and, with a discount, ``f_follower``."""
     v = _variant(v)
-    out = {f"f_frontier_{unit}": f_in_unit(p, unit) for unit in OFFSETS}
+    out = {share_in(unit): f_in_unit(p, unit) for unit in OFFSETS}
     if v.discount:
         out["f_follower"] = f_follower(p)
     return out

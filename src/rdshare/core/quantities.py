@@ -66,6 +66,16 @@ OFFSETS: dict[str, str] = {
 }
 _UNIT_WORDS = {"gpu_hours": "GPU-hours", "dollars": "dollars", "energy": "energy"}
 
+
+def share_in(unit: str | None) -> str:
+    """The quantity holding a frontier lab's share measured in ``unit`` (FLOP when None)."""
+    if unit in (None, REFERENCE_UNIT):
+        return "f_frontier"
+    if unit not in OFFSETS:
+        raise ValueError(f"unknown unit {unit!r}")
+    return f"f_frontier_{unit}"
+
+
 _ALL = (
     Quantity(
         "f_frontier",
@@ -146,7 +156,7 @@ _ALL = (
     ),
     *(
         Quantity(
-            f"f_frontier_{unit}",
+            share_in(unit),
             "unit",
             f"f_frontier measured in {_UNIT_WORDS[unit]}: logistic(logit f_frontier + {name})",
             label=f"the frontier share measured in {_UNIT_WORDS[unit]}",
@@ -171,16 +181,7 @@ HEADLINE: tuple[str, ...] = ("f_frontier", "f_follower", "discount", "sigma_lab"
 #: Every quantity the CLI headline, the "what the data taught" table and sensitivity report.
 REPORTED: tuple[str, ...] = (*HEADLINE, "f_new_lab")
 #: The frontier share in each unit other than FLOP.
-UNIT_SHARES: tuple[str, ...] = tuple(f"f_frontier_{u}" for u in OFFSETS)
-
-
-def share_in(unit: str | None) -> str:
-    """The quantity holding a frontier lab's share measured in ``unit`` (FLOP when None)."""
-    if unit in (None, REFERENCE_UNIT):
-        return "f_frontier"
-    if unit not in OFFSETS:
-        raise ValueError(f"unknown unit {unit!r}")
-    return f"f_frontier_{unit}"
+UNIT_SHARES: tuple[str, ...] = tuple(share_in(u) for u in OFFSETS)
 
 
 @dataclass(frozen=True)

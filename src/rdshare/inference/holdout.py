@@ -274,16 +274,6 @@ class HoldoutResult:
             )
         return out
 
-    def _miss_lines(self) -> list[str]:
-        lines = []
-        for r in self.misses().itertuples():
-            side = "below" if r.pit < 0.5 else "above"
-            lines.append(
-                f"{r.row} ({r.lab}): reported {r.reported_text}, {side} the predictive 90% interval "
-                f"{r.q05:.3g} to {r.q95:.3g} (PIT {r.pit:.3f})"
-            )
-        return lines
-
     def describe(self) -> str:
         lines = ["Leave-one-lab-out: " + self.headline() + "."]
         for r in self.table.itertuples():

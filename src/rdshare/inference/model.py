@@ -35,7 +35,7 @@ from rdshare.core import generative as gen
 from rdshare.core.design import FIXED, SCALES, Design
 from rdshare.core.families import FAMILIES
 from rdshare.core.priors import Prior, PriorSet
-from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, variant
+from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, share_in, variant
 from rdshare.inference.mvn_op import lower_nonzeros, marginal_normal_logp
 
 VARIANT_NAMES = tuple(VARIANTS)
@@ -166,7 +166,7 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
         )
         pm.Potential("evidence", evidence + jacobian)
         for unit in OFFSETS:
-            pm.Deterministic(f"f_frontier_{unit}", gen.f_in_unit(p, unit, PYTENSOR))
+            pm.Deterministic(share_in(unit), gen.f_in_unit(p, unit, PYTENSOR))
         if v.discount:
             pm.Deterministic("f_follower", gen.f_follower(p, PYTENSOR))
     return model
