@@ -50,7 +50,7 @@ from rdshare.core.uncertain import Uncertain, parse_uncertain
 from rdshare.errors import InputError, Problem, read_input
 
 #: Hours in an average month (365.25 x 24 / 12).
-HOURS_PER_MONTH = 730.5
+HOURS_PER_MONTH = 365.25 * 24 / 12
 #: Largest price file read.
 MAX_BYTES = 2 * 1024 * 1024
 CMDLINE = "<command line>"

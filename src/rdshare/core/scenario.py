@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, logit
 
 from rdshare.core import savings as sv
 from rdshare.core._toml import line_of
@@ -621,15 +622,6 @@ def output_names(scenario: Scenario) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.log(p) - np.log1p(-p)
-
-
 @dataclass(frozen=True)
 class _Labs:
     """Per-draw log-odds of the scenario's lab and of a group's other labs, in the scenario's unit at
@@ -643,10 +635,10 @@ class _Labs:
     def shares(self, year) -> tuple[np.ndarray, np.ndarray]:
         """(the scenario's lab's share, the group's mean share) in ``year`` (may be fractional)."""
         shift = self.beta_era * (np.asarray(year, dtype=float) - REF_YEAR)
-        own = _sigmoid(self.own + shift)
+        own = expit(self.own + shift)
         if self.n_labs == 1 or self.others.shape[1] == 0:
             return own, own
-        others = _sigmoid(self.others + shift[:, None]).mean(axis=1)
+        others = expit(self.others + shift[:, None]).mean(axis=1)
         return own, (own + (self.n_labs - 1) * others) / self.n_labs
 
 
@@ -725,7 +717,7 @@ def evaluate_with_inputs(
     )
     n_labs = int(sampled["labs"][0])
     k_others = min(n_labs - 1, MAX_OTHER_LABS)
-    typical = _logit(f_flop) + offset
+    typical = logit(f_flop) + offset
     own = typical + spread * rng.standard_normal(n)
     others = typical[:, None] + spread[:, None] * rng.standard_normal((n, k_others))
     labs = _Labs(own, others, n_labs, np.asarray(draws["beta_era"], dtype=float))
