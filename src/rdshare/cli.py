@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 from importlib import metadata
+from typing import NoReturn
 
 from rdshare.errors import (
     EXIT_ERROR,
@@ -139,5 +142,32 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def console() -> NoReturn:
+    """The installed ``rdshare`` script: :func:`main`, then :func:`exit_now` with its code."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` without tearing the interpreter down.
+
+    A fit leaves PyMC, PyTensor, numba, ArviZ and matplotlib loaded, and unloading them at exit takes
+    about a second, longer than loading a cached model. Everything rdshare writes is closed and moved
+    into place before :func:`main` returns (run folders are published by rename), so only the standard
+    streams and logging need flushing. If a child process or a non-daemon thread is still alive (a
+    Dask cluster, a user's own thread), the ordinary exit runs instead, so nothing is cut short.
+    """
+    if multiprocessing.active_children() or any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -396,6 +397,51 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     proc.stderr.close()
     assert proc.wait(timeout=60) == 0
     assert err == ""
+
+
+def test_everything_printed_reaches_a_file_before_the_fast_exit(tmp_path):
+    """The console script ends with os._exit (rdshare.cli.exit_now): buffered output must be flushed."""
+    big = tmp_path / "big.csv"
+    _write_rows(big, [_row(f"x{i}") for i in range(3000)])
+    out = tmp_path / "out.csv"
+    with open(out, "w") as fh:
+        proc = subprocess.run(
+            [str(RDSHARE), "data", "show", "--csv", "--replace-data", "--data", str(big)],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3001
+    assert lines[-1].startswith("x2999,")
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_exit_now_keeps_the_code_and_waits_for_a_live_thread(tmp_path, thread):
+    """exit_now flushes and keeps the exit code; with a non-daemon thread alive it exits the ordinary
+    way, so the thread finishes its work."""
+    done = tmp_path / "done"
+    script = textwrap.dedent(
+        f"""
+        import sys, threading, time
+        from pathlib import Path
+        from rdshare.cli import exit_now
+
+        def work():
+            time.sleep(0.5)
+            Path({str(done)!r}).write_text("ok")
+
+        if {thread}:
+            threading.Thread(target=work).start()
+        sys.stdout.write("no newline, still buffered")
+        exit_now(3)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert proc.stdout == "no newline, still buffered"
+    assert done.exists() == thread
 
 
 def data_cmd_columns():
