@@ -36,7 +36,7 @@ from rdshare.core.design import FIXED, SCALES, Design
 from rdshare.core.families import FAMILIES
 from rdshare.core.priors import Prior, PriorSet
 from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, share_in, variant
-from rdshare.inference.mvn_op import lower_nonzeros, marginal_normal_logp
+from rdshare.inference.mvn_op import DATA_INPUTS, evidence_logp, lower_nonzeros
 
 VARIANT_NAMES = tuple(VARIANTS)
 
@@ -149,22 +149,19 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
             }
         )
         p = {name: prior_rv(priors[name]) for name in v.parameters}
-        m = gen.mean(d, p, v, PYTENSOR)
+        theta = gen.fixed_effects(p, v, PYTENSOR)
         tau = gen.scales(p, v, PYTENSOR)
-        vals = pt.zeros(design.n_rows)
-        if design.gauss_idx.size:
-            vals = pt.set_subtensor(vals[d.gauss_idx], d.y)
-        jacobian = 0.0
         if design.bound_idx.size:
             z = pm.Flat(BOUND_Z, dims="bound")
-            x = pm.Deterministic(BOUND_LATENT, d.b + d.bound_dir * pt.exp(z), dims="bound")
-            vals = pt.set_subtensor(vals[d.bound_idx], x)
-            jacobian = pt.sum(z)
-        # log MVN(vals | m, K0 + sum_k tau_k^2 K[k]) with its analytic gradient (rdshare.inference.mvn_op)
-        evidence = marginal_normal_logp(
-            vals - m, d.K0, d.K_scale, d.K_row, d.K_col, d.K_val, tau**2
+            pm.Deterministic(BOUND_LATENT, d.b + d.bound_dir * pt.exp(z), dims="bound")
+        else:
+            z = pt.zeros(0)
+        # log MVN(v | X theta, K0 + sum_k tau_k^2 K[k]) + sum(z), the rows' latent values v built from
+        # y and the bound rows' z, with its analytic gradient: one Op (rdshare.inference.mvn_op)
+        evidence = evidence_logp(
+            theta, z, tau**2, **{name: getattr(d, name) for name, _, _ in DATA_INPUTS}
         )
-        pm.Potential("evidence", evidence + jacobian)
+        pm.Potential("evidence", evidence)
         for unit in OFFSETS:
             pm.Deterministic(share_in(unit), gen.f_in_unit(p, unit, PYTENSOR))
         if v.discount:
