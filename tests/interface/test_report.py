@@ -349,3 +349,114 @@ def test_cli_help_has_an_example(capsys):
         main(["report", "--help"])
     assert exc.value.code == 0
     assert "rdshare report outputs/" in capsys.readouterr().out
+
+
+# --- drawing the plots in two processes ----------------------------------------------------------
+
+
+def _figure(label: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [0, 1, 4])
+    ax.set_title(label)
+    return fig
+
+
+def _pyplot_figure(label: str):
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(3, 2))
+    fig.add_subplot().bar([0, 1], [1, 2])
+    fig.suptitle(label)
+    plt.close(fig)  # detached, as rdshare's plots are
+    return fig
+
+
+def _specs(make_child=None):
+    """Five figures; the two pyplot ones go to the forked child (make_child replaces one of them)."""
+    specs = [
+        report_build.PlotSpec(f"p{i}.png", f"p{i}", "", lambda i=i: _figure(f"p{i}"))
+        for i in range(3)
+    ]
+    specs.append(
+        report_build.PlotSpec("q0.png", "q0", "", lambda: _pyplot_figure("q0"), pyplot=True)
+    )
+    specs.append(
+        report_build.PlotSpec(
+            "q1.png", "q1", "", make_child or (lambda: _pyplot_figure("q1")), pyplot=True
+        )
+    )
+    return specs
+
+
+needs_fork = pytest.mark.skipif(
+    not report_build._can_fork(), reason="draws in a forked process on Linux"
+)
+
+
+@needs_fork
+def test_forked_threaded_and_in_order_drawing_give_the_same_pictures(monkeypatch):
+    specs = _specs()
+    here, child = report_build._split(specs)
+    assert {s.file for s in child} >= {"q0.png", "q1.png"}
+    assert here  # both processes draw
+    forked = report_build._render_plots(specs)
+    threaded = report_build._render_threaded(specs)
+    monkeypatch.setattr(report_build, "_NON_INTERACTIVE", set())  # as with a window: in order
+    in_order = report_build._render_plots(specs)
+    assert forked[1] == threaded[1] == in_order[1] == {}
+    assert list(forked[0]) == [s.file for s in specs]  # the report's order
+    assert forked[0] == threaded[0] == in_order[0]
+
+
+@needs_fork
+def test_a_plot_that_fails_in_the_child_is_reported_not_redrawn():
+    def broken():
+        raise RuntimeError("boom in the child")
+
+    pngs, errors = report_build._render_plots(_specs(broken))
+    assert errors == {"q1.png": "RuntimeError: boom in the child"}
+    assert set(pngs) == {"p0.png", "p1.png", "p2.png", "q0.png"}
+
+
+@needs_fork
+def test_what_a_dead_child_did_not_send_is_drawn_here():
+    import os
+
+    parent = os.getpid()
+
+    def dies_in_the_child():
+        if os.getpid() != parent:
+            os._exit(1)  # a crash: nothing sent
+        return _pyplot_figure("q1")
+
+    pngs, errors = report_build._render_plots(_specs(dies_in_the_child))
+    assert errors == {}
+    assert set(pngs) == {s.file for s in _specs()}
+
+
+@needs_fork
+def test_a_child_that_hangs_is_killed_and_its_plots_drawn_here(monkeypatch):
+    import os
+    import time
+
+    parent = os.getpid()
+    monkeypatch.setattr(report_build, "FORK_TIMEOUT", 1.0)
+
+    def hangs_in_the_child():
+        if os.getpid() != parent:
+            time.sleep(600)
+        return _pyplot_figure("q1")
+
+    t0 = time.monotonic()
+    pngs, errors = report_build._render_plots(_specs(hangs_in_the_child))
+    assert time.monotonic() - t0 < 60
+    assert errors == {}
+    assert set(pngs) == {s.file for s in _specs()}
+
+
+def test_no_fork_when_told_not_to(monkeypatch):
+    monkeypatch.setenv("RDSHARE_NO_FORK", "1")
+    assert not report_build._can_fork()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import io
 import os
+import pickle
 import shutil
+import signal
+import sys
+import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +102,7 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
                 "posterior draws, uncertain inputs sampled alongside (seeded by the run's seed). "
                 "Log scale, in each scenario's unit; grey is one lab's R&D for scale.",
                 lambda: plots.scenario_savings(evaluated),
+                cost=0.5,
             )
         )
     for name, item in (evaluated or {}).items():
@@ -114,6 +121,7 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
                     "median, 50% and 90% intervals; grey dashes: the priors alone. Below the dotted "
                     "zero line, savings are costs (a negative discount).",
                     functools.partial(scenario_plots.fan, outs, sc, prior),
+                    cost=0.6,
                 )
             )
         if sc.generations:
@@ -139,6 +147,7 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
             "disagree (more tuning or draws needed).",
             lambda: plots.rank(t),
             pyplot=True,
+            cost=1.6,
         )
     )
     return specs
@@ -149,48 +158,155 @@ def _render_plots(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, st
 
     A plotting bug must not lose a fit: :func:`write_report_into` runs inside ``save_run``.
 
-    The figures arviz-plots draws through pyplot (rank plots, LOO-PIT) spend most of their time in
-    arviz-stats' numerical tests (the multi-chain uniformity test behind the rank plot: about 1.5 s on
-    6000 draws), so they are made on one worker thread while this thread makes and renders the others.
-    Only the worker touches pyplot, only this thread renders (Agg and the font cache are used by one
-    thread at a time), and every figure is rendered to PNG here, so the pictures are the same as when
-    made one after another. With an interactive matplotlib backend (pyplot must then stay on the main
-    thread) everything runs here in order.
+    Making and rendering the ten figures of a default run costs about 4 s on one core, most of it
+    matplotlib laying out text and rasterising, which holds the GIL. Where the operating system can
+    fork (Linux), the work is split between this process and a forked copy of it
+    (:func:`_render_forked`), so both cores draw; elsewhere the figures arviz-plots draws through
+    pyplot (the rank plot spends about 1.3 s in arviz-stats' uniformity test) are made on one worker
+    thread while this thread makes and renders the others (:func:`_render_threaded`). With an
+    interactive matplotlib backend (pyplot must then stay on the main thread) everything runs here
+    in order. Every route renders each figure the same way, so the pictures are the same bytes.
     """
     import matplotlib
 
-    def make(spec: PlotSpec):
+    headless = matplotlib.get_backend().lower() in _NON_INTERACTIVE
+    if headless and _can_fork():
+        pngs, errors = _render_forked(specs)
+    elif headless and any(s.pyplot for s in specs):
+        pngs, errors = _render_threaded(specs)
+    else:
+        pngs, errors = {}, {}
+        for spec in specs:
+            _render_into(spec, _make(spec), pngs, errors)
+    return _in_order(pngs, specs), errors
+
+
+def _make(spec: PlotSpec):
+    try:
+        return spec.make(), None
+    except Exception as exc:  # reported in the page, see _render_plots
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _render_into(spec: PlotSpec, made, pngs: dict, errors: dict) -> None:
+    fig, error = made
+    if error is None:
         try:
-            return spec.make(), None
-        except Exception as exc:  # reported in the page, see the docstring
-            return None, f"{type(exc).__name__}: {exc}"
+            pngs[spec.file] = _png(fig)
+        except Exception as exc:  # reported in the page
+            error = f"{type(exc).__name__}: {exc}"
+    if error is not None:
+        errors[spec.file] = error
 
-    def render(spec: PlotSpec, made) -> None:
-        fig, error = made
-        if error is None:
-            try:
-                pngs[spec.file] = _png(fig)
-            except Exception as exc:  # reported in the page
-                error = f"{type(exc).__name__}: {exc}"
-        if error is not None:
-            errors[spec.file] = error
 
+def _render_threaded(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """pyplot figures made on one worker thread, everything else made here; every figure rendered
+    here (Agg and the font cache are used by one thread at a time)."""
     pngs: dict[str, bytes] = {}
     errors: dict[str, str] = {}
     apart = [s for s in specs if s.pyplot]
-    threaded = bool(apart) and matplotlib.get_backend().lower() in _NON_INTERACTIVE
-    if not threaded:
-        for spec in specs:
-            render(spec, make(spec))
-        return _in_order(pngs, specs), errors
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(lambda: [make(s) for s in apart])
+        future = pool.submit(lambda: [_make(s) for s in apart])
         for spec in specs:
             if not spec.pyplot:
-                render(spec, make(spec))
+                _render_into(spec, _make(spec), pngs, errors)
         for spec, made in zip(apart, future.result(), strict=True):
-            render(spec, made)
-    return _in_order(pngs, specs), errors
+            _render_into(spec, made, pngs, errors)
+    return pngs, errors
+
+
+#: Seconds to wait for the forked renderer after this process has drawn its share, before drawing
+#: the rest here instead (a child that hangs costs time, never the report).
+FORK_TIMEOUT = 120.0
+
+
+def _can_fork() -> bool:
+    return sys.platform == "linux" and hasattr(os, "fork") and not os.environ.get("RDSHARE_NO_FORK")
+
+
+def _split(specs: list[PlotSpec]) -> tuple[list[PlotSpec], list[PlotSpec]]:
+    """(here, child): the pyplot figures go to the child, the rest to whichever side has less work,
+    largest first, by each figure's rough ``cost``."""
+    child = [s for s in specs if s.pyplot]
+    here: list[PlotSpec] = []
+    load = {"here": 0.0, "child": sum(s.cost for s in child)}
+    for spec in sorted((s for s in specs if not s.pyplot), key=lambda s: -s.cost):
+        side = "here" if load["here"] <= load["child"] else "child"
+        (here if side == "here" else child).append(spec)
+        load[side] += spec.cost
+    return here, child
+
+
+def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Draw ``specs`` in this process and a forked copy of it, in parallel.
+
+    The child inherits everything the figures need (the posterior, matplotlib's state) and sends back
+    pickled ``{file: (png bytes, error)}`` through a pipe, read here on a thread so neither side
+    waits for the other; it ends with ``os._exit`` (no cleanup of the parent's state runs twice).
+    Whatever the child does not deliver in time (it crashed, was killed, hangs) is drawn here, so
+    the report is always complete. An interrupt here kills the child first.
+    """
+    here, child = _split(specs)
+    pngs: dict[str, bytes] = {}
+    errors: dict[str, str] = {}
+    if not child or not here:
+        for spec in specs:
+            _render_into(spec, _make(spec), pngs, errors)
+        return pngs, errors
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python warns that forking a process with threads may deadlock the child: sampling's idle
+        # worker threads hold no lock the child needs, and a stuck child is timed out below.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: draw its share, send it, leave without any cleanup
+        try:
+            os.close(read_fd)
+            out = {}
+            for spec in child:
+                made = _make(spec)
+                got: dict[str, bytes] = {}
+                err: dict[str, str] = {}
+                _render_into(spec, made, got, err)
+                out[spec.file] = (got.get(spec.file), err.get(spec.file))
+            with os.fdopen(write_fd, "wb") as fh:
+                fh.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    received: list[bytes] = []
+
+    def read() -> None:
+        with os.fdopen(read_fd, "rb") as fh:
+            received.append(fh.read())
+
+    reader = threading.Thread(target=read, name="rdshare-report-reader", daemon=True)
+    reader.start()
+    done = False
+    try:
+        for spec in here:
+            _render_into(spec, _make(spec), pngs, errors)
+        reader.join(FORK_TIMEOUT)
+        done = not reader.is_alive()
+    finally:
+        if not done:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    results: dict = {}
+    if done and received:
+        with contextlib.suppress(Exception):  # a child that died mid-write: drawn here below
+            results = pickle.loads(received[0])
+    for spec in child:
+        png, error = results.get(spec.file, (None, None))
+        if png is not None:
+            pngs[spec.file] = png
+        elif error is not None:
+            errors[spec.file] = error
+        else:
+            _render_into(spec, _make(spec), pngs, errors)
+    return pngs, errors
 
 
 #: matplotlib backends that never open a window: pyplot may be used off the main thread.

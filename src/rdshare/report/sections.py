@@ -33,8 +33,10 @@ class PlotSpec:
     title: str
     caption: str
     make: Callable[[], object]
-    #: drawn through pyplot (arviz-plots): made on one worker thread, apart from the others
+    #: drawn through pyplot (arviz-plots): made apart from the others (rdshare.report.build)
     pyplot: bool = False
+    #: seconds to make and render it, roughly (measured on the default run); only splits the work
+    cost: float = 0.3
 
 
 def _has_savings(tree) -> bool:
