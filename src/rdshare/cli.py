@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -156,13 +154,17 @@ def exit_now(code: int) -> NoReturn:
     streams and logging need flushing. If a child process or a non-daemon thread is still alive (a
     Dask cluster, a user's own thread), the ordinary exit runs instead, so nothing is cut short.
     """
-    if multiprocessing.active_children() or any(
+    # Neither module is imported just for this (``rdshare --help`` stays fast): if a command never
+    # loaded them, it started no child process and configured no logging.
+    mp, logging = sys.modules.get("multiprocessing"), sys.modules.get("logging")
+    if (mp is not None and mp.active_children()) or any(
         t.is_alive() and not t.daemon
         for t in threading.enumerate()
         if t is not threading.main_thread()
     ):
         sys.exit(code)
-    logging.shutdown()
+    if logging is not None:
+        logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
             stream.flush()
