@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = parser.parse_args(argv)
+        # what the run manifests record: this call's arguments, also when called from Python
+        args.command_line = ["rdshare", *argv]
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"rdshare: error: {exc.render()}", file=sys.stderr)

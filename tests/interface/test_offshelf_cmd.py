@@ -35,6 +35,10 @@ def test_writes_the_answer_and_its_sources(tmp_path, capsys):
     again = tmp_path / "again"
     main(["offshelf", "--tokens-out", "50", "--out", str(again), "--draws", "800"])
     assert (again / "offshelf.csv").read_bytes() == (out / "offshelf.csv").read_bytes()
+    # the manifest records this call's arguments, not the test runner's command line
+    manifest = json.loads((again / "manifest.json").read_text())
+    argv = ["offshelf", "--tokens-out", "50", "--out", str(again), "--draws", "800"]
+    assert manifest["command"] == ["rdshare", *argv]
 
 
 def test_bad_price_file_exits_2_naming_file_line_and_column(tmp_path, capsys):

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     res = compare.run(
         dataset, prior_set, config, fits=fits, reloo=not args.no_reloo, progress=progress
     )
-    res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]])
+    res.save(folder, force=args.force, command=args.command_line)
     print(res.describe())
     in_run = args.run is not None and folder == Path(args.run) / compare.FOLDER
     finish_saved(folder, Path(args.run) if in_run else None)

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         from rdshare.report import write_report_into
 
         writers.append(write_report_into)
-    res.save(folder, force=args.force, command=["rdshare", *sys.argv[1:]], extra_writers=writers)
+    res.save(folder, force=args.force, command=args.command_line, extra_writers=writers)
 
     print(format_headline(res.summary))
     from rdshare.inference.results import discount_positive

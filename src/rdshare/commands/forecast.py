@@ -635,7 +635,7 @@ def run(args: argparse.Namespace) -> int:
         write,
         kind="forecast",
         force=args.force,
-        command=["rdshare", *sys.argv[1:]],
+        command=args.command_line,
         seed=seed,
     )
 

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rdshare holdout: refitting without {lab} ({i}/{n})", file=sys.stderr, flush=True)
 
     res = holdout.analyse(run_, labs=args.lab, progress=progress)
-    folder = res.save(args.run_dir, force=args.force, command=["rdshare", *sys.argv[1:]])
+    folder = res.save(args.run_dir, force=args.force, command=args.command_line)
     print(res.describe())
     finish_saved(folder, Path(args.run_dir))
     bad = res.unconverged

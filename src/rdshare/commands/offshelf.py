@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -158,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         write,
         kind="offshelf",
         force=args.force,
-        command=["rdshare", *sys.argv[1:]],
+        command=args.command_line,
         seed=args.seed,
     )
     print(

@@ -179,9 +179,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from rdshare.report.sbc_plots import write_plots
 
-    res.save(
-        folder, force=args.force, command=["rdshare", *sys.argv[1:]], extra_writers=[write_plots]
-    )
+    res.save(folder, force=args.force, command=args.command_line, extra_writers=[write_plots])
     print(res.describe())
     print()
     print(f"wall time {_clock(res.info['wall_seconds'])}; folder: {folder}")

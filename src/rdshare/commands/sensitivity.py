@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         progress=progress,
     )
-    folder = res.save(args.run_dir, force=args.force, command=["rdshare", *sys.argv[1:]])
+    folder = res.save(args.run_dir, force=args.force, command=args.command_line)
     print(res.describe())
     finish_saved(folder, Path(args.run_dir))
     bad = res.unconverged_refits

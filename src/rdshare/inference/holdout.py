@@ -258,9 +258,6 @@ class HoldoutResult:
     def unconverged(self) -> list[str]:
         return [r["lab"] for r in self.refits if not r["converged"]]
 
-    def misses(self) -> pd.DataFrame:
-        return self.table[~self.table["inside"].astype(bool)]
-
     def headline(self) -> str:
         p, b = self.points, self.bounds
         out = (

@@ -167,11 +167,3 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
         if v.discount:
             pm.Deterministic("f_follower", gen.f_follower(p, PYTENSOR))
     return model
-
-
-def free_variables(variant_name: str, design: Design) -> list[str]:
-    """The model's free variables (constrained names), in creation order."""
-    out = list(variant(variant_name).parameters)
-    if design.bound_idx.size:
-        out.append(BOUND_Z)
-    return out

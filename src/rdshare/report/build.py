@@ -229,11 +229,9 @@ def _split(specs: list[PlotSpec]) -> tuple[list[PlotSpec], list[PlotSpec]]:
     largest first, by each figure's rough ``cost``."""
     child = [s for s in specs if s.pyplot]
     here: list[PlotSpec] = []
-    load = {"here": 0.0, "child": sum(s.cost for s in child)}
     for spec in sorted((s for s in specs if not s.pyplot), key=lambda s: -s.cost):
-        side = "here" if load["here"] <= load["child"] else "child"
-        (here if side == "here" else child).append(spec)
-        load[side] += spec.cost
+        side = here if sum(s.cost for s in here) <= sum(s.cost for s in child) else child
+        side.append(spec)
     return here, child
 
 
@@ -241,7 +239,7 @@ def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, s
     """Draw ``specs`` in this process and a forked copy of it, in parallel.
 
     The child inherits everything the figures need (the posterior, matplotlib's state) and sends back
-    pickled ``{file: (png bytes, error)}`` through a pipe, read here on a thread so neither side
+    its pickled ``(pngs, errors)`` through a pipe, read here on a thread so neither side
     waits for the other; it ends with ``os._exit`` (no cleanup of the parent's state runs twice).
     Whatever the child does not deliver in time (it crashed, was killed, hangs) is drawn here, so
     the report is always complete. An interrupt here kills the child first.
@@ -262,15 +260,10 @@ def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, s
     if pid == 0:  # the child: draw its share, send it, leave without any cleanup
         try:
             os.close(read_fd)
-            out = {}
             for spec in child:
-                made = _make(spec)
-                got: dict[str, bytes] = {}
-                err: dict[str, str] = {}
-                _render_into(spec, made, got, err)
-                out[spec.file] = (got.get(spec.file), err.get(spec.file))
+                _render_into(spec, _make(spec), pngs, errors)
             with os.fdopen(write_fd, "wb") as fh:
-                fh.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+                fh.write(pickle.dumps((pngs, errors), protocol=pickle.HIGHEST_PROTOCOL))
         finally:
             os._exit(0)
     os.close(write_fd)
@@ -294,17 +287,14 @@ def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, s
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    results: dict = {}
+    sent: tuple[dict, dict] = ({}, {})
     if done and received:
         with contextlib.suppress(Exception):  # a child that died mid-write: drawn here below
-            results = pickle.loads(received[0])
+            sent = pickle.loads(received[0])
+    pngs.update(sent[0])
+    errors.update(sent[1])
     for spec in child:
-        png, error = results.get(spec.file, (None, None))
-        if png is not None:
-            pngs[spec.file] = png
-        elif error is not None:
-            errors[spec.file] = error
-        else:
+        if spec.file not in pngs and spec.file not in errors:
             _render_into(spec, _make(spec), pngs, errors)
     return pngs, errors
 
