@@ -1,4 +1,5 @@
-"""The compile cache: same draws as stock nutpie, same results cached or not, safe fallbacks."""
+"""The compile cache: hits give the same draws as compiling, the callbacks give the PyMC model's log
+density, safe fallbacks (damaged entries, unusable directories, an unsupported nutpie)."""
 
 from __future__ import annotations
 
@@ -12,32 +13,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rdshare.core import dataset as ds_mod
+from rdshare.core import design as design_mod
+from rdshare.core import priors as priors_mod
+from rdshare.core import simulate
 from rdshare.inference import compile_cache as cc
+from rdshare.inference import density
+from rdshare.inference.compile_cache import wrappers
+
+DESIGN = design_mod.build(ds_mod.load([]).fitted)
+PRIORS = priors_mod.load()
 
 
-def tiny_model(n: int = 6):
-    """A two-parameter regression with its data in pm.Data (compiles in a few seconds)."""
-    import pymc as pm
+def _build(design, priors, variant):
+    from rdshare.inference import model as model_mod
 
-    x = np.linspace(0.0, 1.0, n)
-    with pm.Model(coords={"i": range(n)}) as m:
-        xd = pm.Data("x", x, dims="i")
-        yd = pm.Data("y", 0.5 + 2.0 * x + 0.1 * np.sin(7 * x), dims="i")
-        a = pm.Normal("a", 0.0, 1.0)
-        b = pm.Normal("b", 0.0, 2.0)
-        s = pm.HalfNormal("s", 1.0)
-        pm.Normal("obs", a + b * xd, s, observed=yd, dims="i")
-        pm.Deterministic("ab", a * b)
-    return m
+    return model_mod.build(design, priors, variant)
+
+
+def target(variant: str = "full", design=DESIGN, priors=PRIORS) -> density.Target:
+    """The sampler target of a fit of ``design`` (the shipped rows by default)."""
+    return density.target(design, priors, variant, lambda: _build(design, priors, variant))
 
 
 def _sample(compiled, seed: int = 3):
     import nutpie
 
-    tree = nutpie.sample(
+    return nutpie.sample(
         compiled, draws=100, tune=100, chains=2, cores=1, seed=seed, progress_bar=False
     )
-    return tree
 
 
 def _assert_same_draws(t1, t2) -> None:
@@ -62,114 +66,70 @@ def _files(cache: Path, pattern: str) -> list[Path]:
 
 
 def test_second_load_is_a_hit_with_identical_draws(cache_dir):
-    first = cc.load_or_compile(tiny_model(), "tiny")
+    first = cc.load_or_compile(target(), "key")
     assert cc.last_status["status"] == "compiled, cached"
     assert len(_files(cache_dir, "*.json")) == 1
     assert len(_files(cache_dir, "*.nbc")) == 2
-    second = cc.load_or_compile(tiny_model(), "tiny")
+    second = cc.load_or_compile(target(), "key")
     assert cc.last_status["status"] == "hit"
-    assert second.logp_func is None  # nothing compiled: the wrappers came from numba's cache
-    _assert_same_draws(_sample(first), _sample(second))
-
-
-def _tiny_data(n: int = 6) -> dict:
-    x = np.linspace(0.0, 1.0, n)
-    return {"x": x, "y": 0.5 + 2.0 * x + 0.1 * np.sin(7 * x)}
-
-
-def test_hit_with_data_builds_no_model(cache_dir):
-    built = []
-
-    def build():
-        built.append(1)
-        return tiny_model()
-
-    first = cc.load_or_compile(build, "tiny", data=_tiny_data())
-    assert len(built) == 1
-    second = cc.load_or_compile(build, "tiny", data=_tiny_data())
-    assert cc.last_status == {**cc.last_status, "status": "hit", "model_built": False}
-    assert len(built) == 1
+    assert second.cache_info["status"] == "hit"
     assert second.coords.keys() == first.coords.keys()
     for name, index in first.coords.items():
         assert second.coords[name].equals(index)
-        assert second.coords[name].dtype == index.dtype
     assert second.dims == first.dims
     for seed in (0, 5, 2**64 - 1):
         np.testing.assert_array_equal(
             second.initial_point_func(seed), first.initial_point_func(seed)
         )
     _assert_same_draws(_sample(first), _sample(second))
-    # data of another dtype or rank than the entry's: the model is built instead
-    cc.load_or_compile(build, "tiny", data={"x": np.zeros((2, 3)), "y": np.zeros(6)})
-    assert cc.last_status["model_built"] is True
 
 
-@pytest.mark.parametrize("variant", ["full", "pooled"])
-def test_numpy_initial_point_is_pymcs(variant):
-    """Bit for bit, for many seeds, on the rdshare model (no compilation needed)."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
-    from pymc.initial_point import make_initial_point_fn
-
-    from rdshare.core import dataset as ds_mod
-    from rdshare.core import design as design_mod
-    from rdshare.core import priors as priors_mod
-    from rdshare.inference import model as model_mod
-
-    design = design_mod.build(ds_mod.load([]).fitted)
-    model = model_mod.build(design, priors_mod.load(), variant)
-    names = [model.rvs_to_values[v].name for v in model.free_RVs]
-    fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
-    point = fn(0)
-    flat = _rv_dict_to_flat_array_wrapper(fn, names, [np.shape(point[n]) for n in names])
-    spec = cc._numpy_initial_point_spec(model, flat, names)
-    assert spec is not None
-    ours = cc._numpy_initial_point(json.loads(json.dumps(spec)))
-    for seed in [*range(20), 2**40 + 17, 2**64 - 2]:
-        np.testing.assert_array_equal(ours(seed), flat(seed))
+def test_data_of_another_rank_is_not_served_and_falls_back_to_stock(cache_dir):
+    """Inputs the entry was not compiled for are refused; compiling the kernels for them fails too, and
+    the stock route (the PyMC model) is taken instead of failing."""
+    cc.load_or_compile(target(), "key")
+    good = target()
+    bad = density.Target(good.layout, {**good.data, "X": good.data["X"][0]}, good.build_model)
+    notes: list[str] = []
+    cc.load_or_compile(bad, "key", log=notes.append)
+    assert cc.last_status["status"] == "stock"
+    assert any("names, ranks and types" in n for n in notes), notes
+    assert any("failed" in n for n in notes), notes
 
 
-def test_initial_point_that_cannot_be_matched_keeps_pymcs(monkeypatch):
-    """A wrong guess of PyMC's generator order is caught by the bitwise check."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
-    from pymc.initial_point import make_initial_point_fn
-
-    model = tiny_model()
-    names = [model.rvs_to_values[v].name for v in model.free_RVs]
-    fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
-    flat = _rv_dict_to_flat_array_wrapper(fn, names, [()] * len(names))
-    base_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-    right = cc._jitter_order(flat, [np.asarray(base_fn(0)[n], dtype=float) for n in names])
-    assert right is not None
-    wrong = right[1:] + right[:1]
-    from rdshare.inference.compile_cache import wrappers
-
-    monkeypatch.setattr(wrappers, "_jitter_order", lambda fn, base, seed=0: wrong)
-    assert cc._numpy_initial_point_spec(model, flat, names) is None
+def test_initial_points_jitter_the_layouts_centre():
+    """``base + Uniform(-1, 1)`` per variable, one generator per variable, the same for the same seed."""
+    lay = density.layout(DESIGN, PRIORS, "full")
+    ip = wrappers.NumpyInitialPoint(list(lay.base), list(range(len(lay.base))))
+    centre = np.concatenate([np.ravel(b) for b in lay.base])
+    again = wrappers._numpy_initial_point(
+        json.loads(
+            json.dumps(
+                {
+                    "base": [wrappers._hex(b) for b in lay.base],
+                    "shapes": [list(b.shape) for b in lay.base],
+                    "order": list(range(len(lay.base))),
+                }
+            )
+        )
+    )
+    points = [ip(seed) for seed in range(20)]
+    assert all(np.all(np.abs(x - centre) <= 1.0) for x in points)
+    assert len({x.tobytes() for x in points}) == 20
+    for seed in (0, 7, 2**64 - 1):
+        np.testing.assert_array_equal(ip(seed), again(seed))
 
 
 def test_other_structure_key_is_another_entry(cache_dir):
-    cc.load_or_compile(tiny_model(), "tiny-a")
-    cc.load_or_compile(tiny_model(), "tiny-b")
+    cc.load_or_compile(target(), "key-a")
+    cc.load_or_compile(target("pooled"), "key-b")
     assert cc.last_status["status"] == "compiled, cached"
     assert len(_files(cache_dir, "*.json")) == 2
-    assert cc.entry_key("tiny-a") != cc.entry_key("tiny-b")
-    from rdshare.inference.pytensor_flags import compile_flags
-
-    with compile_flags():  # the key is computed while rdshare compiles
-        fp = cc.environment_fingerprint()
-    for field in (
-        "nutpie",
-        "pymc",
-        "pytensor",
-        "numba",
-        "llvmlite",
-        "python",
-        "cpu",
-        "pytensor_flags",
-        "sources",
-    ):
+    assert cc.entry_key("key-a") != cc.entry_key("key-b")
+    fp = cc.environment_fingerprint()
+    for field in ("nutpie", "numba", "llvmlite", "numpy", "python", "cpu", "sources"):
         assert field in fp
-    assert fp["pytensor_flags"]["numba__fastmath"] == "False"
+    assert {"rdshare.inference.density", "rdshare.inference.evidence_kernel"} <= set(fp["sources"])
 
 
 def _corrupt_json(cache: Path) -> None:
@@ -220,15 +180,15 @@ def _lost_numba_files(cache: Path) -> None:
     ],
 )
 def test_damaged_entry_falls_back_to_compiling(cache_dir, damage):
-    reference = _sample(cc.load_or_compile(tiny_model(), "tiny"))
+    reference = _sample(cc.load_or_compile(target(), "key"))
     damage(cache_dir)
     notes: list[str] = []
-    compiled = cc.load_or_compile(tiny_model(), "tiny", log=notes.append)
+    compiled = cc.load_or_compile(target(), "key", log=notes.append)
     assert cc.last_status["status"] == "compiled, cached", notes
     assert any("not used" in n for n in notes), notes
     _assert_same_draws(reference, _sample(compiled))
     # the entry was rewritten and is good again
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     assert cc.last_status["status"] == "hit"
 
 
@@ -237,19 +197,19 @@ def test_unusable_cache_directory_still_compiles(tmp_path, monkeypatch):
     blocker.write_text("not a directory")
     monkeypatch.setenv("RDSHARE_CACHE_DIR", str(blocker / "cache"))
     notes: list[str] = []
-    compiled = cc.load_or_compile(tiny_model(), "tiny", log=notes.append)
+    compiled = cc.load_or_compile(target(), "key", log=notes.append)
     assert cc.last_status["status"] == "compiled"
     assert any("unavailable" in n for n in notes)
     assert _sample(compiled)["posterior"].sizes["draw"] == 100
 
 
 def test_read_only_cache_is_read_but_not_written(cache_dir, monkeypatch):
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     monkeypatch.setattr(cc, "_writable", lambda directory: False)
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     assert cc.last_status["status"] == "hit"
     notes: list[str] = []
-    cc.load_or_compile(tiny_model(), "tiny-other", log=notes.append)
+    cc.load_or_compile(target(), "key-other", log=notes.append)
     assert cc.last_status["status"] == "compiled"
     assert any("read-only" in n for n in notes)
     assert len(_files(cache_dir, "*.json")) == 1
@@ -258,7 +218,7 @@ def test_read_only_cache_is_read_but_not_written(cache_dir, monkeypatch):
 def test_no_cache_setting_reads_and_writes_nothing(cache_dir, monkeypatch):
     monkeypatch.setenv("RDSHARE_NO_CACHE", "1")
     assert not cc.cache_enabled()
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     assert cc.last_status["status"] == "compiled"
     assert not cache_dir.exists() or not _files(cache_dir, "*.json")
 
@@ -272,71 +232,98 @@ def test_default_location_follows_xdg(monkeypatch, tmp_path):
 
 
 def test_unsupported_nutpie_uses_stock_compile(cache_dir, monkeypatch):
+    """With a nutpie whose internals are not mirrored, the PyMC model is sampled by stock nutpie; the
+    posterior then has the same variables as rdshare's route gives."""
+    from rdshare.inference.fit import FitConfig, sample_posterior
+
     monkeypatch.setattr(cc, "SUPPORTED_NUTPIE", ())
-    compiled = cc.load_or_compile(tiny_model(), "tiny")
+    t = target()
+    compiled = cc.load_or_compile(t, "key")
     assert cc.last_status["status"] == "stock"
     assert not isinstance(compiled, cc.compiled_class())
-    # the helper tolerates data names the compiled functions do not read
-    swapped = cc.with_data(compiled, {"y": np.ones(6), "not_a_container": np.zeros(2)})
-    assert _sample(swapped)["posterior"].sizes["chain"] == 2
+    # the helper skips the kernels' structure arrays, which the PyMC model does not have
+    swapped = cc.with_data(compiled, t.data)
+    config = FitConfig(draws=100, tune=100, chains=2, cores=1)
+    stock = sample_posterior(swapped, config, seed=1)["posterior"].ds
+    monkeypatch.undo()
+    ours = sample_posterior(cc.load_or_compile(t, "key"), config, seed=1)["posterior"].ds
+    assert set(stock.data_vars) == set(ours.data_vars)
+    for name in stock.data_vars:
+        assert stock[name].dims == ours[name].dims, name
 
 
 def test_the_route_taken_is_named_for_the_manifest(cache_dir, monkeypatch):
     """A nutpie upgrade must not lose the cache silently: the run manifest says which route ran."""
     from rdshare.inference.fit import compile_path
 
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     info = compile_path()
     assert info["route"] == "rdshare cache"
     assert info["status"] in {"compiled, cached", "hit"}
     assert info["cache_dir"] == str(cache_dir)
     monkeypatch.setattr(cc, "SUPPORTED_NUTPIE", ())
-    cc.load_or_compile(tiny_model(), "tiny")
+    cc.load_or_compile(target(), "key")
     info = compile_path()
     assert info["route"] == "stock nutpie"
     assert info["reason"] == "unsupported nutpie"
 
 
 def test_with_data_rejects_unknown_names_and_rank_changes(cache_dir):
-    compiled = cc.load_or_compile(tiny_model(), "tiny")
+    compiled = cc.load_or_compile(target(), "key")
     with pytest.raises(KeyError):
         compiled.with_data(nope=np.zeros(3))
     with pytest.raises(ValueError, match="rank"):
         compiled.with_data(y=np.zeros((2, 3)))
 
 
-def test_draws_identical_to_stock_nutpie_on_the_rdshare_model(cache_dir):
-    """Our wrappers and data plumbing change nothing: stock nutpie gives the same draws, also after
-    swapping in simulated data (the SBC path)."""
-    import nutpie
-
-    from rdshare.core import dataset as ds_mod
-    from rdshare.core import design as design_mod
-    from rdshare.core import priors as priors_mod
-    from rdshare.core import simulate
-    from rdshare.inference import model as model_mod
-    from rdshare.inference.fit import structure_key
-
-    design = design_mod.build(ds_mod.load([]).fitted)
-    priors = priors_mod.load()
-    key = structure_key(design, priors, "full")
-    data = model_mod.data_values(design)
-    compiled = cc.load_or_compile(lambda: model_mod.build(design, priors), key, data=data)
-    assert cc.last_status["status"] == "compiled, cached"
-    loaded = cc.load_or_compile(lambda: model_mod.build(design, priors), key, data=data)
-    assert cc.last_status["status"] == "hit"
-    assert cc.last_status["model_built"] is False
-    from rdshare.inference.pytensor_flags import compile_flags
-
-    with compile_flags():  # as rdshare compiles: the same flags give the same machine code
-        stock = nutpie.compile_pymc_model(model_mod.build(design, priors))
+def test_callbacks_give_the_pymc_models_log_density(cache_dir):
+    """The C callbacks nutpie calls, freshly compiled and loaded from the cache, on the shipped rows and
+    after swapping in simulated data (the SBC path): the PyMC model's log density and gradient to 1e-10,
+    and nutpie's status codes off the support (3: gradient not finite, 4: log density not finite)."""
     rng = np.random.default_rng(5)
-    sim = simulate.simulate(design, simulate.draw_prior(priors, rng), rng)
-    for new_data in (design, sim):
-        values = model_mod.data_values(new_data)
-        reference = _sample(cc.with_data(stock, values), seed=9)
-        for ours in (compiled, loaded):
-            _assert_same_draws(_sample(cc.with_data(ours, values), seed=9), reference)
+    sim = simulate.simulate(DESIGN, simulate.draw_prior(PRIORS, rng), rng)
+    fresh = cc.load_or_compile(target(), "key")
+    loaded = cc.load_or_compile(target(), "key")
+    assert cc.last_status["status"] == "hit"
+    for d in (DESIGN, sim):
+        model = _build(d, PRIORS, "full")
+        logp = model.compile_logp(jacobian=True)
+        dlogp = model.compile_dlogp(jacobian=True)
+        names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+        shapes = [np.shape(model.initial_point()[n]) for n in names]
+        data = target(design=d).data
+        for compiled in (fresh, loaded):
+            swapped = cc.with_data(compiled, data)
+            n_dim = swapped.n_dim
+            for seed in range(4):
+                x = swapped.initial_point_func(seed)
+                code, ours, grad = wrappers._call_logp(
+                    swapped.compiled_logp_func, n_dim, x, swapped.user_data
+                )
+                point, cursor = {}, 0
+                for name, shape in zip(names, shapes, strict=True):
+                    size = int(np.prod(shape))
+                    point[name] = x[cursor : cursor + size].reshape(shape)
+                    cursor += size
+                assert code == 0
+                np.testing.assert_allclose(ours, logp(point), rtol=1e-10)
+                np.testing.assert_allclose(grad, dlogp(point), rtol=1e-10, atol=1e-9)
+            far = np.full(n_dim, 800.0)
+            code, value, _ = wrappers._call_logp(
+                swapped.compiled_logp_func, n_dim, far, swapped.user_data
+            )
+            assert code in (3, 4), (code, value)
+
+
+def test_fresh_loaded_and_uncached_samplers_draw_the_same(cache_dir, monkeypatch):
+    fresh = cc.load_or_compile(target(), "key")
+    loaded = cc.load_or_compile(target(), "key")
+    monkeypatch.setenv("RDSHARE_NO_CACHE", "1")
+    uncached = cc.load_or_compile(target(), "key")
+    assert cc.last_status["status"] == "compiled"
+    reference = _sample(fresh, seed=9)
+    _assert_same_draws(_sample(loaded, seed=9), reference)
+    _assert_same_draws(_sample(uncached, seed=9), reference)
 
 
 _FIT_SCRIPT = textwrap.dedent(

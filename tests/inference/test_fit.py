@@ -16,7 +16,7 @@ from rdshare.core import design as design_mod
 from rdshare.core import priors as priors_mod
 from rdshare.core import simulate
 from rdshare.inference import diagnostics
-from rdshare.inference.fit import FitConfig, compiled_model, fit, sample_posterior
+from rdshare.inference.fit import FitConfig, compiled_sampler, fit, sample_posterior
 from rdshare.inference.results import SUMMARY_COLUMNS
 
 from ..conftest import SMALL, slow_scale
@@ -256,7 +256,7 @@ def test_recovers_known_parameters():
     design = design_mod.build(table)
     sim = simulate.simulate(design, simulate.derived(TRUTH), rng)
     priors = priors_mod.load()
-    _, compiled = compiled_model(sim, priors)
+    compiled = compiled_sampler(sim, priors)
     tree = sample_posterior(compiled, FitConfig(draws=500, tune=500, chains=2), seed=5)
     verdict = diagnostics.gate(tree, ["f_frontier", "discount", "sigma_lab", "beta_era"])
     assert verdict.checks[3].passed, verdict.describe()  # no divergences

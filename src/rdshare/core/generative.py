@@ -58,6 +58,7 @@ class Ops:
 
     log: Callable
     log1p: Callable
+    exp: Callable
     sigmoid: Callable
     stack: Callable
     matvec: Callable  # matvec(X, theta): X @ theta over the trailing axis of theta
@@ -67,6 +68,7 @@ class Ops:
 NUMPY = Ops(
     log=np.log,
     log1p=np.log1p,
+    exp=np.exp,
     sigmoid=expit,
     stack=lambda xs: np.stack(
         np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in xs]), axis=-1
@@ -90,23 +92,51 @@ def log_keep(discount, ops: Ops = NUMPY):
     return ops.log1p(-discount)
 
 
-def fixed_effects(p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
-    """``theta`` (trailing axis in :data:`rdshare.core.design.FIXED` order) for a variant: the pooled
-    variant has no covariates, and only the full model has a discount."""
+#: How a fixed effect is made from its parameter (:func:`fixed_effect_sources`).
+THETA_MAPS: dict[str, Callable] = {
+    "identity": lambda x, ops: x,
+    "logit": logit,
+    "log_keep": log_keep,
+}
+
+
+def fixed_effect_sources(v: str | Variant) -> tuple[tuple[str, str] | None, ...]:
+    """Where each fixed effect (:data:`rdshare.core.design.FIXED` order) comes from in a variant:
+    ``(parameter, map)`` with a map of :data:`THETA_MAPS`, or None for a zero (the pooled variant has no
+    covariates, and only the full model has a discount). :func:`fixed_effects` and the sampler's log
+    density (:mod:`rdshare.inference.density`) both read this table."""
     v = _variant(v)
-    alpha = logit(p["f_frontier"], ops)
-    zero = alpha * 0.0
-    betas = [p[n] if v.lab_effects else zero for n in FIXED[1:4]]
-    keep = log_keep(p["discount"], ops) if v.discount else zero
-    return ops.stack([alpha, *betas, keep, *(p[n] for n in OFFSETS.values())])
+    betas = [(n, "identity") if v.lab_effects else None for n in FIXED[1:4]]
+    keep = ("discount", "log_keep") if v.discount else None
+    return (("f_frontier", "logit"), *betas, keep, *((n, "identity") for n in OFFSETS.values()))
+
+
+def scale_sources(v: str | Variant) -> tuple[str | None, ...]:
+    """The parameter behind each scale (:data:`rdshare.core.design.SCALES` order), or None for a zero (a
+    pooled variant has no grouped effects). Read by :func:`scales` and the sampler's log density."""
+    v = _variant(v)
+    return (*(n if v.lab_effects else None for n in GROUP_SCALES), *SIGMA_MEAS)
+
+
+def fixed_effects(p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
+    """``theta`` (trailing axis in :data:`rdshare.core.design.FIXED` order) for a variant
+    (:func:`fixed_effect_sources`)."""
+    parts = [None if s is None else THETA_MAPS[s[1]](p[s[0]], ops) for s in fixed_effect_sources(v)]
+    zero = parts[0] * 0.0  # logit f_frontier: every variant has it
+    return ops.stack([zero if x is None else x for x in parts])
 
 
 def scales(p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):
-    """``tau`` (trailing axis in :data:`rdshare.core.design.SCALES` order); a pooled variant has no
-    grouped effects."""
-    v = _variant(v)
-    group = [p[n] if v.lab_effects else p["sigma_meas_lab"] * 0.0 for n in GROUP_SCALES]
-    return ops.stack([*group, *(p[n] for n in SIGMA_MEAS)])
+    """``tau`` (trailing axis in :data:`rdshare.core.design.SCALES` order) for a variant
+    (:func:`scale_sources`)."""
+    zero = p[SIGMA_MEAS[0]] * 0.0
+    return ops.stack([zero if n is None else p[n] for n in scale_sources(v)])
+
+
+def bound_latent(b, direction, z, ops: Ops = NUMPY):
+    """A bound row's latent value from its unconstrained ``z``: ``b + direction * exp(z)``, on its side
+    of the bound ``b`` (direction +1: at or above; -1: below)."""
+    return b + direction * ops.exp(z)
 
 
 def mean(design: Design | Any, p: Mapping[str, Any], v: str | Variant, ops: Ops = NUMPY):

@@ -136,7 +136,7 @@ def _row_refitter(design, priors, config, variant, row_ids, refits):
             compiled = fit_mod.compiled_sampler(modified_observed_data, priors, variant)
             key = [config.seed, VARIANTS.index(variant) if variant in VARIANTS else 9, len(refits)]
             seed = int(np.random.SeedSequence(key).generate_state(1)[0])
-            tree = fit_mod.sample_posterior(compiled, config, seed)
+            tree = fit_mod.sample_posterior(compiled, config, seed, variant)
             names = [n for n in fit_mod.gate_variables(variant) if n in tree["posterior"].ds]
             refits.append({"converged": bool(gate(tree, names).passed)})
             return tree

@@ -119,7 +119,7 @@ def posterior_parameters(posterior: xr.Dataset, variant: str) -> dict[str, np.nd
 
 def bound_latents(posterior: xr.Dataset, design: Design) -> np.ndarray | None:
     """The bound rows' latent values (chain, draw, bound), or None without bound rows."""
-    from rdshare.inference.model import BOUND_LATENT
+    from rdshare.inference.density import BOUND_LATENT
 
     if not design.bound_idx.size:
         return None
@@ -139,9 +139,9 @@ def observed_data(design: Design) -> xr.Dataset:
 def constant_data(design: Design) -> xr.Dataset:
     """The ``pm.Data`` containers that are not observations, with ``pm.Data``'s dtypes."""
     from rdshare.core.design import FIXED, SCALES
-    from rdshare.inference.model import data_dims, data_values
+    from rdshare.inference.evidence_kernel import DATA_DIMS, evidence_data
 
-    values = data_values(design)
+    values = evidence_data(design)
     coords = {**_coords(design), "fixed": np.array(FIXED), "scale": np.array(SCALES)}
     coords["knz"] = np.arange(len(values["K_val"]))
     data_vars, used = {}, {}
@@ -151,7 +151,7 @@ def constant_data(design: Design) -> xr.Dataset:
         arr = np.asarray(v)
         # pm.Data stores integer data as int32 (pymc.pytensorf.intX), floats as float64
         arr = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr.astype(np.float64)
-        dims = data_dims()[name]
+        dims = DATA_DIMS[name]
         # a dimension may repeat (K0 is row x row): name the second one apart for xarray
         dims = tuple(f"{d}_b" if d in dims[:i] else d for i, d in enumerate(dims))
         data_vars[name] = (dims, arr)

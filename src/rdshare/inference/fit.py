@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import nutpie
+import xarray as xr
 
 from rdshare.core import dataset as ds_mod
 from rdshare.core import design as design_mod
@@ -32,7 +33,7 @@ from rdshare.core.dataset import Dataset
 from rdshare.core.priors import PriorSet
 from rdshare.core.quantities import PARAMETERS, VARIANTS
 from rdshare.core.runs import package_version, versions
-from rdshare.inference import model as model_mod
+from rdshare.inference import density
 from rdshare.inference.defaults import DEFAULTS, setting_problems
 from rdshare.inference.diagnostics import gate
 from rdshare.inference.results import FitResult, summarise
@@ -94,14 +95,8 @@ def _compile_logger(message: str) -> None:
     logging.getLogger("rdshare.compile").info(message)
 
 
-def compiled_sampler(
-    design: design_mod.Design,
-    priors: PriorSet,
-    variant: str = "full",
-    *,
-    model=None,
-):
-    """The compiled nutpie model for this structure, with this design's data swapped in.
+def compiled_sampler(design: design_mod.Design, priors: PriorSet, variant: str = "full"):
+    """The compiled nutpie sampler for this structure, with this design's data swapped in.
 
     Compiled once per process and structure (``_COMPILED``); across processes it is loaded from the disk
     cache of :mod:`rdshare.inference.compile_cache` (``RDSHARE_CACHE_DIR``, ``RDSHARE_NO_CACHE=1``).
@@ -109,17 +104,23 @@ def compiled_sampler(
     from rdshare.inference import compile_cache
 
     key = structure_key(design, priors, variant)
-    data = model_mod.data_values(design)
+    target = density.target(
+        design, priors, variant, functools.partial(_build_model, design, priors, variant)
+    )
     if key not in _COMPILED:
-        # built only if the cache cannot serve this structure without it
-        build = functools.partial(model_mod.build, design, priors, variant)
-        source = model if model is not None else build
-        _COMPILED[key] = compile_cache.load_or_compile(source, key, data=data, log=_compile_logger)
+        _COMPILED[key] = compile_cache.load_or_compile(target, key, log=_compile_logger)
         _COMPILE_INFO[key] = compile_path()
     else:
         _COMPILE_INFO[key] = {**_COMPILE_INFO.get(key, {}), "status": "in-process"}
     _COMPILE_INFO["last"] = _COMPILE_INFO[key]
-    return compile_cache.with_data(_COMPILED[key], data)
+    return compile_cache.with_data(_COMPILED[key], target.data)
+
+
+def _build_model(design, priors, variant):
+    """The same model in PyMC (for the stock route; imports PyMC only when called)."""
+    from rdshare.inference import model as model_mod
+
+    return model_mod.build(design, priors, variant)
 
 
 def compile_path() -> dict:
@@ -143,22 +144,16 @@ def compile_path() -> dict:
     return info
 
 
-def compiled_model(design: design_mod.Design, priors: PriorSet, variant: str = "full"):
-    """(pymc model, compiled nutpie model) for this structure, compiled once per process.
-
-    A cached compiled model is returned with this design's data swapped in. Callers that do not need
-    the PyMC model should use :func:`compiled_sampler` (it skips building the model on a cache hit).
-    """
-    model = model_mod.build(design, priors, variant)
-    return model, compiled_sampler(design, priors, variant, model=model)
-
-
 def _seeds(seed: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def sample_posterior(compiled, config: FitConfig, seed: int):
+def sample_posterior(compiled, config: FitConfig, seed: int, variant: str | None = None):
     """Run nutpie; returns a DataTree with posterior and sample_stats.
+
+    The posterior holds the parameters, the bound rows' ``z`` and the deterministic quantities of
+    ``variant`` (default ``config.variant``): the bound rows' latent values and the derived shares,
+    computed from the draws (:func:`rdshare.inference.density.complete_posterior`).
 
     ``nutpie.sample`` in blocking mode catches KeyboardInterrupt and returns the partial trace drawn so
     far, so Ctrl-C would go on to save a truncated fit. The sampler is therefore started in the
@@ -192,6 +187,10 @@ def sample_posterior(compiled, config: FitConfig, seed: int):
             f"sampling stopped early: {got[1]} draws in {got[0]} chains, expected {config.draws} in "
             f"{config.chains}; nothing was saved"
         )
+    post = density.complete_posterior(
+        tree["posterior"].ds, compiled.shared_data, variant or config.variant
+    )
+    tree["posterior"] = xr.DataTree(post)
     return tree
 
 
@@ -329,7 +328,7 @@ def gate_variables(variant: str) -> list[str]:
     """Posterior variables the convergence gate checks for a variant: what the sampler drew (its
     parameters and the bound rows' latent values) and the derived quantities that are functions of them."""
     v = VARIANTS[variant]
-    return [*v.parameters, model_mod.BOUND_LATENT, *(n for n in v.derived() if n != "f_new_lab")]
+    return [*v.parameters, density.BOUND_LATENT, *(n for n in v.derived() if n != "f_new_lab")]
 
 
 def summary_variables(variant: str) -> list[str]:

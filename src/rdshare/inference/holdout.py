@@ -204,7 +204,7 @@ def leave_one_lab_out(
         held = held_out(design, lab)
         neutral = design.without(held)
         compiled = fit_mod.compiled_sampler(neutral, priors, variant)
-        tree = fit_mod.sample_posterior(compiled, cfg, _seed(cfg.seed, lab))
+        tree = fit_mod.sample_posterior(compiled, cfg, _seed(cfg.seed, lab), variant)
         names = [n for n in fit_mod.gate_variables(variant) if n in tree["posterior"].ds]
         verdict = gate(tree, names, settings=vars(cfg))
         scored = score_rows(design, dataset.fitted, tree["posterior"].ds, variant, lab, held)

@@ -36,6 +36,8 @@ from rdshare.core.design import FIXED, SCALES, Design
 from rdshare.core.families import FAMILIES
 from rdshare.core.priors import Prior, PriorSet
 from rdshare.core.quantities import HEADLINE, OFFSETS, VARIANTS, share_in, variant
+from rdshare.inference.density import BOUND_LATENT, BOUND_Z
+from rdshare.inference.evidence_kernel import DATA_DIMS, evidence_data
 from rdshare.inference.mvn_op import DATA_INPUTS, evidence_logp, lower_nonzeros
 
 VARIANT_NAMES = tuple(VARIANTS)
@@ -44,16 +46,13 @@ VARIANT_NAMES = tuple(VARIANTS)
 PYTENSOR = gen.Ops(
     log=pt.log,
     log1p=pt.log1p,
+    exp=pt.exp,
     sigmoid=pt.sigmoid,
     stack=pt.stack,
     matvec=lambda X, theta: pt.dot(X, theta),
     combine=lambda tau2, K: pt.tensordot(tau2, K, axes=1),
 )
 
-#: The name of the bound rows' unconstrained latent variable (``x = b + direction * exp(z)``).
-BOUND_Z = "bound_z"
-#: The bound rows' latent values (a deterministic of ``bound_z``).
-BOUND_LATENT = "bound_latent"
 
 __all__ = ["BOUND_LATENT", "BOUND_Z", "HEADLINE", "PYTENSOR", "build", "coords", "data_values"]
 
@@ -96,36 +95,9 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
     }
 
 
-#: Each ``pm.Data`` container's dimensions.
-_DIMS: dict[str, tuple[str, ...]] = {
-    "X": ("row", "fixed"),
-    "K0": ("row", "row"),
-    # the per-scale matrices K[k], as their nonzeros on and below the diagonal (mvn_op.lower_nonzeros)
-    "K_scale": ("knz",),
-    "K_row": ("knz",),
-    "K_col": ("knz",),
-    "K_val": ("knz",),
-    "gauss_idx": ("obs",),
-    "y": ("obs",),
-    "bound_idx": ("bound",),
-    "b": ("bound",),
-    "bound_dir": ("bound",),
-}
-
-
 def data_values(design: Design) -> dict[str, np.ndarray]:
-    """Values of every ``pm.Data`` container for ``design`` (to swap data into a compiled model)."""
-    k, i, j, v = lower_nonzeros(design.K)
-    sparse = {"K_scale": k, "K_row": i, "K_col": j, "K_val": v}
-    return {
-        name: sparse[name] if name in sparse else np.asarray(getattr(design, name))
-        for name in _DIMS
-    }
-
-
-def data_dims() -> dict[str, tuple[str, ...]]:
-    """Each ``pm.Data`` container's dimensions (``constant_data`` uses the same)."""
-    return dict(_DIMS)
+    """Values of every ``pm.Data`` container for ``design`` (the evidence term's data inputs)."""
+    return evidence_data(design)
 
 
 def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Model:
@@ -144,7 +116,7 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
     with pm.Model(coords=coords(design)) as model:
         d = SimpleNamespace(
             **{
-                name: pm.Data(name, value, dims=_DIMS[name])
+                name: pm.Data(name, value, dims=DATA_DIMS[name])
                 for name, value in data_values(design).items()
             }
         )
@@ -153,7 +125,9 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
         tau = gen.scales(p, v, PYTENSOR)
         if design.bound_idx.size:
             z = pm.Flat(BOUND_Z, dims="bound")
-            pm.Deterministic(BOUND_LATENT, d.b + d.bound_dir * pt.exp(z), dims="bound")
+            pm.Deterministic(
+                BOUND_LATENT, gen.bound_latent(d.b, d.bound_dir, z, PYTENSOR), dims="bound"
+            )
         else:
             z = pt.zeros(0)
         # log MVN(v | X theta, K0 + sum_k tau_k^2 K[k]) + sum(z), the rows' latent values v built from

@@ -1,9 +1,9 @@
 """The cache key of a compiled sampler: the model's structure and everything around it that changes code.
 
-The key hashes the caller's structure key (for rdshare: variant, parametrisation, rows, labs, priors and
-package versions; :func:`rdshare.inference.fit.structure_key`), this package's cache format, the versions
-of nutpie, PyMC, PyTensor, numba, llvmlite, numpy and Python, the CPU, the PyTensor flags that change
-generated code, and the bytes of the modules that shape the model's graph or its inputs. The key is what
+The key hashes the caller's structure key (for rdshare: variant, rows, labs, priors and package versions;
+:func:`rdshare.inference.fit.structure_key`), this package's cache format, the versions of nutpie, numba,
+llvmlite, numpy and Python, the CPU, and the bytes of the modules that shape the log-density kernels or
+their inputs. The key is what
 keeps an intact but stale entry from being used (the checks in :mod:`.store` catch damaged entries, not a
 changed model), so it errs towards recompiling.
 """
@@ -18,27 +18,12 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-#: Bumped when the entry layout or the generated wrappers change.
-CACHE_FORMAT = 2
+#: Bumped when the entry layout or the generated wrappers change (3: rdshare's own log-density kernels).
+CACHE_FORMAT = 3
 #: nutpie versions whose internals this module mirrors (see the module docstring).
 SUPPORTED_NUTPIE = ("0.16.11",)
 #: Entries kept on disk; the least recently used beyond this are removed when a new one is written.
 MAX_ENTRIES = 64
-#: PyTensor settings that change the code it generates.
-_PYTENSOR_FLAGS = (
-    "floatX",
-    "numba__fastmath",
-    "numba__cache",
-    "mode",
-    "linker",
-    "optimizer",
-    "optimizer_including",
-    "optimizer_excluding",
-    "optimizer_requiring",
-    "cast_policy",
-)
-
-
 def cache_enabled() -> bool:
     """False when ``RDSHARE_NO_CACHE`` is set to a true value."""
     return os.environ.get("RDSHARE_NO_CACHE", "").strip().lower() not in ("1", "true", "yes", "on")
@@ -68,10 +53,9 @@ def _file_sha(path: str | Path) -> str:
 def environment_fingerprint() -> dict[str, object]:
     """Everything outside the model's structure that changes the compiled sampler."""
     import llvmlite.binding
-    import pytensor
 
-    from rdshare.core import dataset, design, families, generative, kinds, quantities
-    from rdshare.inference import model, mvn_op, pytensor_flags
+    from rdshare.core import dataset, design, families, generative, kinds, priors, quantities
+    from rdshare.inference import density, evidence_kernel
 
     out: dict[str, object] = {
         "format": CACHE_FORMAT,
@@ -80,25 +64,24 @@ def environment_fingerprint() -> dict[str, object]:
         "cpu": llvmlite.binding.get_host_cpu_name(),
         "cpu_features": llvmlite.binding.get_host_cpu_features().flatten(),
     }
-    for pkg in ("nutpie", "pymc", "pytensor", "numba", "llvmlite", "numpy"):
+    for pkg in ("nutpie", "numba", "llvmlite", "numpy"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
-    out["pytensor_flags"] = {f: str(getattr(pytensor.config, f, None)) for f in _PYTENSOR_FLAGS}
-    # The modules that shape the graph or its inputs' types. The key is the only guard against an entry
-    # that is intact but stale (a warm load builds no model to compare with), so it errs on the side of
-    # recompiling: any edit to these files gives new entries.
+    # The modules that shape the kernels or their inputs. The key is the only guard against an entry
+    # that is intact but stale, so it errs on the side of recompiling: any edit to these files gives new
+    # entries.
     here = Path(__file__).parent
     modules = (
-        model,
-        mvn_op,
-        pytensor_flags,
+        density,
+        evidence_kernel,
         dataset,
         design,
         families,
         generative,
         kinds,
+        priors,
         quantities,
     )
     out["sources"] = {m.__name__: _file_sha(m.__file__) for m in modules}

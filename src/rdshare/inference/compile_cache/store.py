@@ -1,7 +1,7 @@
 """Cache entries on disk: write, verify, load, remove and prune; compile when no entry serves.
 
-An entry is ``sampler-v<format>/<key>.json`` (the generated sources, shapes, coordinates, the numpy
-initial point and check points) plus the two wrappers' numba cache files under ``sampler-v<format>/numba``.
+An entry is ``sampler-v<format>/<key>.json`` (the generated sources, shapes, coordinates, the initial
+point and check points) plus the two wrappers' numba cache files under ``sampler-v<format>/numba``.
 A loaded entry is verified before use: its wrappers are evaluated at the recorded points with the
 recorded data and must reproduce the recorded log density, gradient and expanded values bit for bit.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import tempfile
@@ -27,21 +28,17 @@ from rdshare.inference.compile_cache.key import (
 from rdshare.inference.compile_cache.wrappers import (
     _EXPAND_NAME,
     _LOGP_NAME,
+    NumpyInitialPoint,
     SharedSpec,
     _assemble,
-    _assemble_without_model,
     _c_signatures,
     _call_expand,
     _call_logp,
     _cast_data,
-    _coords_spec,
     _expand_source,
     _hex,
-    _initial_point_func,
     _logp_source,
     _make_cfunc,
-    _model_data,
-    _numpy_initial_point_spec,
     _unhex,
     make_user_data,
 )
@@ -171,17 +168,8 @@ def _disambiguator(key: str, which: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _resolve(model):
-    """A PyMC model from a model or a zero-argument function that builds one."""
-    return model if hasattr(model, "free_RVs") else model()
-
-
-def _load(model, root: Path, key: str, data: dict | None = None):
-    """The cached compiled model, or None (with a reason) if there is no usable entry.
-
-    ``model`` is a PyMC model or a function that builds one; with ``data`` (the values of the model's
-    ``pm.Data`` containers by name) and an entry that holds everything else, it is not built at all.
-    """
+def _load(root: Path, key: str, data: dict):
+    """The cached compiled sampler with ``data`` (the kernels' inputs by name), or None with a reason."""
     path = _meta_path(root, key)
     if not path.exists():
         return None, "no entry"
@@ -202,167 +190,90 @@ def _load(model, root: Path, key: str, data: dict | None = None):
         return None, "wrapper not in numba's cache"
     if not _verify_checks(logp_cf, expand_cf, n_dim, n_expanded, specs, meta["checks"]):
         return None, "wrappers do not reproduce the recorded values"
-
-    model_free = all(meta.get(k) is not None for k in ("initial_point", "coords", "dims"))
-    shared = _cast_data(specs, data) if (model_free and data is not None) else None
-    if shared is not None:
-        info = {"status": "hit", "key": key, "dir": str(root), "model_built": False}
-        return _assemble_without_model(meta, specs, shared, logp_cf, expand_cf, info), "hit"
-
-    model = _resolve(model)
-    names = list(meta["shape_info"]["names"])
-    slices = [slice(a, b) for a, b in meta["shape_info"]["slices"]]
-    shapes = [np.array(s, dtype=np.int64) for s in meta["shape_info"]["shapes"]]
-    shape_info = (names, slices, shapes)
-    n_free = len(model.free_RVs)
-    joined_names, joined_shapes = names[:n_free], shapes[:n_free]
-    value_names = [model.rvs_to_values[v].name for v in model.free_RVs]
-    if value_names != joined_names:
-        return None, "the model's free variables differ from the entry's"
-    raw_ipfn, ipfn = _initial_point_func(model, joined_names, joined_shapes)
-    point = raw_ipfn(0)
-    for name, shape in zip(joined_names, joined_shapes, strict=True):
-        if tuple(np.shape(point[name])) != tuple(shape):
-            return None, "the model's variable shapes differ from the entry's"
-    data = _model_data(model)
-    for s in specs:
-        v = data.get(s.name)
-        value = None if v is None else np.asarray(v.get_value())
-        if value is None or value.ndim != s.ndim or str(value.dtype) != s.dtype:
-            return None, "the model's data containers differ from the entry's"
-    return (
-        _assemble(
-            model,
-            n_dim=n_dim,
-            n_expanded=n_expanded,
-            shape_info=shape_info,
-            reparameterized_names=list(meta["reparameterized_names"]),
-            specs=specs,
-            logp_cf=logp_cf,
-            expand_cf=expand_cf,
-            initial_point_func=ipfn,
-            logp_fn_pt=None,
-            expand_fn_pt=None,
-            info={"status": "hit", "key": key, "dir": str(root), "model_built": True},
-        ),
-        "hit",
-    )
+    shared = _cast_data(specs, data)
+    if shared is None:
+        return None, "the data do not have the entry's names, ranks and types"
+    info = {"status": "hit", "key": key, "dir": str(root)}
+    return _assemble(meta, specs, shared, logp_cf, expand_cf, info), "hit"
 
 
-def _compile(model, root: Path | None, key: str):
-    """Compile the model with our wrappers; write a cache entry under ``root`` unless it is None."""
-    from nutpie.compile_pymc import _make_functions, _wrap_with_lock
-    from pymc.initial_point import make_initial_point_fn
+def _compile(target, root: Path | None, key: str):
+    """Compile the kernels' callbacks for ``target`` (:class:`rdshare.inference.density.Target`); write a
+    cache entry under ``root`` unless it is None."""
+    from rdshare.inference import density
 
-    n_free = len(model.free_RVs)
-    # PyMC's initial-point function, exactly as nutpie.compile_pymc_model builds it.
-    pymc_ipfn = _wrap_with_lock(
-        make_initial_point_fn(
-            model=model,
-            overrides=None,
-            default_strategy="support_point",
-            jitter_rvs=set(model.free_RVs),
-            return_transformed=True,
-        )
-    )
-    (
-        n_dim,
-        n_expanded,
-        logp_fn_pt,
-        expand_fn_pt,
-        initial_point_func,
-        shape_info,
-        reparameterized_names,
-    ) = _make_functions(
-        model,
-        mode="NUMBA",
-        compute_grad=True,
-        join_expanded=True,
-        pymc_initial_point_fn=pymc_ipfn,
-        var_names=None,
-    )
-    logp_shared = list(logp_fn_pt.get_shared())
-    expand_shared = list(expand_fn_pt.get_shared())
-    order, seen = [], set()
-    for v in [*logp_shared, *expand_shared]:
-        if v not in seen:
-            seen.add(v)
-            order.append(v)
-    names = [v.name for v in order]
-    if len(set(names)) != len(names) or any(n is None for n in names):
-        raise ValueError("shared variables must have unique names")
-    values = {v.name: np.array(v.get_value(), order="C", copy=True) for v in order}
-    specs = tuple(SharedSpec(v.name, str(values[v.name].dtype), values[v.name].ndim) for v in order)
-    idx = {v: i for i, v in enumerate(order)}
-    logp_used = tuple(idx[v] for v in logp_shared)
-    expand_used = tuple(idx[v] for v in expand_shared)
-
-    logp_src = _logp_source(n_dim, specs, logp_used)
-    expand_src = _expand_source(n_dim, n_expanded, specs, expand_used)
+    lay = target.layout
+    names = [name for name, _, _ in density.INPUTS]
+    shared = {}
+    for name in names:
+        v = np.array(target.data[name], order="C", copy=True)
+        v.flags.writeable = False
+        shared[name] = v
+    specs = tuple(SharedSpec(n, str(shared[n].dtype), shared[n].ndim) for n in names)
+    used = tuple(range(len(specs)))
+    n_dim = n_expanded = lay.n_dim
+    logp_src = _logp_source(n_dim, specs, used)
+    expand_src = _expand_source(n_dim, n_expanded, specs, used)
     nd = None if root is None else _numba_dir(root)
     if root is not None:
         remove_entry(root, key)  # a broken or stale entry must not be picked up by numba
     logp_sig, expand_sig = _c_signatures()
     logp_cf, _, nc1 = _make_cfunc(
-        logp_src, _LOGP_NAME, logp_sig, logp_fn_pt.vm.jit_fn, nd, _disambiguator(key, "logp")
+        logp_src, _LOGP_NAME, logp_sig, density.logp_and_grad, nd, _disambiguator(key, "logp")
     )
     expand_cf, _, nc2 = _make_cfunc(
-        expand_src,
-        _EXPAND_NAME,
-        expand_sig,
-        expand_fn_pt.vm.jit_fn,
-        nd,
-        _disambiguator(key, "expand"),
+        expand_src, _EXPAND_NAME, expand_sig, density.expand, nd, _disambiguator(key, "expand")
     )
 
-    # The wrappers must agree with PyTensor's own functions (same compiled code, our data plumbing).
-    points = [initial_point_func(s) for s in (0, 1, 2)]
-    ud = make_user_data(specs, values)
+    # The callbacks must agree with the kernels called directly (same code, our data plumbing).
+    initial_point = NumpyInitialPoint(list(lay.base), list(range(len(lay.base))))
+    points = [initial_point(s) for s in (0, 1, 2)]
+    ud = make_user_data(specs, shared)
+    # writable copies: the same array types as the callbacks' views, so numba reuses their compiled
+    # kernels instead of compiling a read-only specialisation (seconds)
+    args = [np.array(shared[n]) for n in names]
     for x in points:
         code, logp, grad = _call_logp(logp_cf, n_dim, x, ud)
-        ref_logp, ref_grad = logp_fn_pt(x)
+        ref_logp, ref_grad = density.logp_and_grad(x, *args)
         if code not in (0, 3, 4) or not (
-            np.array_equal(np.float64(logp), np.asarray(ref_logp), equal_nan=True)
-            and np.array_equal(grad, np.asarray(ref_grad), equal_nan=True)
+            np.array_equal(np.float64(logp), np.float64(ref_logp), equal_nan=True)
+            and np.array_equal(grad, ref_grad, equal_nan=True)
         ):
-            raise RuntimeError("generated logp wrapper disagrees with PyTensor's function")
+            raise RuntimeError("generated logp wrapper disagrees with the kernel")
         ecode, expanded = _call_expand(expand_cf, n_dim, n_expanded, x, ud)
-        (ref_exp,) = expand_fn_pt(x)
-        if ecode != 0 or not np.array_equal(expanded, np.asarray(ref_exp), equal_nan=True):
-            raise RuntimeError("generated expand wrapper disagrees with PyTensor's function")
+        (ref_exp,) = density.expand(x, *args)
+        if ecode != 0 or not np.array_equal(expanded, ref_exp, equal_nan=True):
+            raise RuntimeError("generated expand wrapper disagrees with the kernel")
 
+    sizes = [int(np.prod(shape)) for shape in lay.shapes]
+    ends = np.cumsum([0, *sizes])
+    meta = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "created": time.time(),
+        "n_dim": int(n_dim),
+        "n_expanded": int(n_expanded),
+        "shape_info": {
+            "names": list(lay.names),
+            "slices": [[int(a), int(b)] for a, b in itertools.pairwise(ends)],
+            "shapes": [list(shape) for shape in lay.shapes],
+        },
+        "reparameterized_names": [],
+        "shared": [dataclasses.asdict(s) for s in specs],
+        "logp_source": logp_src,
+        "expand_source": expand_src,
+        "checks": _record_checks(logp_cf, expand_cf, n_dim, n_expanded, specs, shared, points),
+        "initial_point": {
+            "base": [_hex(b) for b in initial_point.base],
+            "shapes": [list(b.shape) for b in initial_point.base],
+            "order": list(initial_point.order),
+        },
+        "coords": {name: list(values) for name, values in lay.coords.items()},
+        "dims": {name: list(d) for name, d in lay.dims.items()},
+    }
     written = False
     if root is not None and not (nc1 or nc2):
-        all_names, all_slices, all_shapes = shape_info
-        meta = {
-            "format": CACHE_FORMAT,
-            "key": key,
-            "created": time.time(),
-            "n_dim": int(n_dim),
-            "n_expanded": int(n_expanded),
-            "shape_info": {
-                "names": list(all_names),
-                "slices": [[int(s.start), int(s.stop)] for s in all_slices],
-                "shapes": [[int(k) for k in np.asarray(s).ravel()] for s in all_shapes],
-            },
-            "n_free": n_free,
-            "reparameterized_names": list(reparameterized_names),
-            "shared": [dataclasses.asdict(s) for s in specs],
-            "logp_source": logp_src,
-            "expand_source": expand_src,
-            "checks": _record_checks(logp_cf, expand_cf, n_dim, n_expanded, specs, values, points),
-            "environment": environment_fingerprint(),
-        }
-        # What a warm load needs to skip building the PyMC model (each None if it cannot be exact).
-        from nutpie.compile_pymc import _prepare_dims_and_coords
-
-        dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized_names)
-        meta["initial_point"] = _numpy_initial_point_spec(
-            model, initial_point_func, all_names[:n_free]
-        )
-        meta["coords"] = _coords_spec(coords)
-        meta["dims"] = {k: list(v) for k, v in dims.items()}
-        meta["data_names"] = sorted(_model_data(model))
+        meta["environment"] = environment_fingerprint()
         try:
             _write_json_atomic(_meta_path(root, key), meta)
             written = True
@@ -371,17 +282,5 @@ def _compile(model, root: Path | None, key: str):
         with contextlib.suppress(OSError):
             prune(root)
     status = "compiled" + (", cached" if written else "")
-    return _assemble(
-        model,
-        n_dim=n_dim,
-        n_expanded=n_expanded,
-        shape_info=shape_info,
-        reparameterized_names=reparameterized_names,
-        specs=specs,
-        logp_cf=logp_cf,
-        expand_cf=expand_cf,
-        initial_point_func=initial_point_func,
-        logp_fn_pt=logp_fn_pt,
-        expand_fn_pt=expand_fn_pt,
-        info={"status": status, "key": key, "dir": None if root is None else str(root)},
-    )
+    info = {"status": status, "key": key, "dir": None if root is None else str(root)}
+    return _assemble(meta, specs, shared, logp_cf, expand_cf, info)

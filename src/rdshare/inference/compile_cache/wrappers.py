@@ -1,12 +1,13 @@
 """The sampler's C callbacks, generated as plain source with no closures so numba can cache them.
 
 The wrappers have nutpie's C-callback ABI and status codes (``_make_c_logp_func`` and
-``_make_c_expand_func`` in nutpie 0.16.11): they read the model's data through a flat ``int64`` array of
-(pointer, size, shape...) per shared variable, call the PyTensor-compiled inner function, and copy the
-gradient with explicit loops (``out[...] = grad`` makes numba compile an error-formatting path that costs
-about 4.5 s). Each is registered with a numba cache locator of ours, keyed by the entry key, so numba
-caches it in rdshare's cache directory. Also here: nutpie's compiled-model class with rdshare's data
-layout, and PyMC's jittered initial point reproduced in numpy.
+``_make_c_expand_func`` in nutpie 0.16.11): they read the kernels' inputs through a flat ``int64`` array of
+(pointer, size, shape...) per array, call rdshare's log-density kernels
+(:func:`rdshare.inference.density.logp_and_grad` and :func:`~rdshare.inference.density.expand`), and copy
+the gradient with explicit loops (``out[...] = grad`` makes numba compile an error-formatting path that
+costs about 4.5 s). Each is registered with a numba cache locator of ours, keyed by the entry key, so numba
+caches it (with the kernels it calls) in rdshare's cache directory. Also here: nutpie's compiled-model
+class with rdshare's data layout, and the jittered initial point.
 """
 
 from __future__ import annotations
@@ -142,35 +143,37 @@ def _array_expr(s: SharedSpec, o: int) -> str:
 
 
 def _logp_source(n_dim: int, specs: tuple[SharedSpec, ...], used: tuple[int, ...]) -> str:
-    """A C callback with nutpie's logp ABI and status codes (see ``_make_c_logp_func`` in nutpie)."""
+    """A C callback with nutpie's logp ABI and status codes (see ``_make_c_logp_func`` in nutpie).
+
+    No ``try``/``except`` (nutpie's own wrappers have one, returning 1): the kernels cannot raise (numpy's
+    error model, no bounds checks, no explicit raise), and numba's exception handling would cost about
+    2 s of compiling per callback.
+    """
     offs = _offsets(specs)
     ud_len = max(1, sum(s.width for s in specs))
     lines = [
         f"def {_LOGP_NAME}(dim, x_, out_, logp_, user_data_):",
         f"    if dim != {n_dim}:",
         "        return -1",
-        "    try:",
-        f"        ud = numba.carray(user_data_, ({ud_len},), np.int64)",
-        f"        x = numba.carray(x_, ({n_dim},))",
-        f"        out = numba.carray(out_, ({n_dim},))",
-        "        logp = numba.carray(logp_, ())",
+        f"    ud = numba.carray(user_data_, ({ud_len},), np.int64)",
+        f"    x = numba.carray(x_, ({n_dim},))",
+        f"    out = numba.carray(out_, ({n_dim},))",
+        "    logp = numba.carray(logp_, ())",
     ]
     args = ["x"]
     for i in used:
-        lines.append(f"        s{i} = {_array_expr(specs[i], offs[i])}")
+        lines.append(f"    s{i} = {_array_expr(specs[i], offs[i])}")
         args.append(f"s{i}")
     lines += [
-        f"        logp_val, grad = inner({', '.join(args)})",
-        "        logp[()] = logp_val",
-        f"        for i in range({n_dim}):",
-        "            out[i] = grad[i]",
-        f"        for i in range({n_dim}):",
-        "            if not np.isfinite(out[i]):",
-        "                return 3",
-        "        if not np.isfinite(logp_val):",
-        "            return 4",
-        "    except Exception:",
-        "        return 1",
+        f"    logp_val, grad = inner({', '.join(args)})",
+        "    logp[()] = logp_val",
+        f"    for i in range({n_dim}):",
+        "        out[i] = grad[i]",
+        f"    for i in range({n_dim}):",
+        "        if not np.isfinite(out[i]):",
+        "            return 3",
+        "    if not np.isfinite(logp_val):",
+        "        return 4",
         "    return 0",
     ]
     return "\n".join(lines) + "\n"
@@ -179,7 +182,8 @@ def _logp_source(n_dim: int, specs: tuple[SharedSpec, ...], used: tuple[int, ...
 def _expand_source(
     n_dim: int, n_expanded: int, specs: tuple[SharedSpec, ...], used: tuple[int, ...]
 ) -> str:
-    """A C callback with nutpie's expand ABI and status codes (see ``_make_c_expand_func``)."""
+    """A C callback with nutpie's expand ABI and status codes (see ``_make_c_expand_func``; no
+    ``try``/``except``, as in :func:`_logp_source`)."""
     offs = _offsets(specs)
     ud_len = max(1, sum(s.width for s in specs))
     lines = [
@@ -188,21 +192,18 @@ def _expand_source(
         "        return -1",
         f"    if expanded != {n_expanded}:",
         "        return -1",
-        "    try:",
-        f"        ud = numba.carray(user_data_, ({ud_len},), np.int64)",
-        f"        x = numba.carray(x_, ({n_dim},))",
-        f"        out = numba.carray(out_, ({n_expanded},))",
+        f"    ud = numba.carray(user_data_, ({ud_len},), np.int64)",
+        f"    x = numba.carray(x_, ({n_dim},))",
+        f"    out = numba.carray(out_, ({n_expanded},))",
     ]
     args = ["x"]
     for i in used:
-        lines.append(f"        s{i} = {_array_expr(specs[i], offs[i])}")
+        lines.append(f"    s{i} = {_array_expr(specs[i], offs[i])}")
         args.append(f"s{i}")
     lines += [
-        f"        (values,) = inner({', '.join(args)})",
-        f"        for i in range({n_expanded}):",
-        "            out[i] = values[i]",
-        "    except Exception:",
-        "        return -2",
+        f"    (values,) = inner({', '.join(args)})",
+        f"    for i in range({n_expanded}):",
+        "        out[i] = values[i]",
         "    return 0",
     ]
     return "\n".join(lines) + "\n"
@@ -258,14 +259,13 @@ def _compiled_class():
 
     @dataclass(frozen=True)
     class RdshareCompiledModel(CompiledPyMCModel):
-        """nutpie's compiled PyMC model with rdshare's cached wrappers and data layout.
+        """nutpie's compiled-model class with rdshare's cached wrappers and data layout.
 
-        ``shared_data`` is keyed by the ``pm.Data`` name; :meth:`with_data` swaps arrays (same rank; a
-        changed shape is read by the wrappers at call time).
+        ``shared_data`` holds the kernels' inputs by name; :meth:`with_data` swaps arrays (same rank and
+        dtype; a changed shape is read by the wrappers at call time).
         """
 
         shared_specs: tuple = ()
-        unused_data: frozenset = frozenset()
         cache_info: dict = dataclasses.field(default_factory=dict)
 
         def with_data(self, **updates):
@@ -273,8 +273,6 @@ def _compiled_class():
             by_name = {s.name: s for s in self.shared_specs}
             for name, value in updates.items():
                 if name not in by_name:
-                    if name in self.unused_data:
-                        continue  # a pm.Data container the compiled functions do not read
                     raise KeyError(f"Unknown shared variable: {name}")
                 old = shared[name]
                 new = np.array(value, dtype=old.dtype, order="C", copy=True)
@@ -295,39 +293,17 @@ _CLASS = None
 
 
 def compiled_class():
-    """The :class:`CompiledPyMCModel` subclass this module returns (created on first use)."""
+    """The nutpie ``CompiledPyMCModel`` subclass this module returns (created on first use)."""
     global _CLASS
     if _CLASS is None:
         _CLASS = _compiled_class()
     return _CLASS
 
 
-def _initial_point_func(model, joined_names, joined_shapes):
-    """PyMC's initial-point function, wrapped exactly as ``nutpie.compile_pymc_model`` wraps it."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper, _wrap_with_lock
-    from pymc.initial_point import make_initial_point_fn
-
-    fn = make_initial_point_fn(
-        model=model,
-        overrides=None,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
-    fn = _wrap_with_lock(fn)
-    return fn, _rv_dict_to_flat_array_wrapper(fn, names=joined_names, shapes=joined_shapes)
-
-
 class NumpyInitialPoint:
-    """PyMC's jittered initial point, in numpy: ``support_point (transformed) + Uniform(-1, 1)``.
-
-    ``make_initial_point_fn`` compiles a small PyTensor function (about 0.3 s with the imports it pulls
-    in). PyMC seeds one ``np.random.Generator(PCG64(child))`` per free variable from the children of
-    ``SeedSequence(seed)`` (``pymc.pytensorf.reseed_rngs``), in the order its graph lists the random
-    generators; ``order[k]`` is the child that variable ``k`` uses. The order is found, and the whole
-    function checked bit for bit against PyMC's for ten seeds, when an entry is written
-    (:func:`_numpy_initial_point_spec`); an entry where that fails keeps PyMC's own function.
-    """
+    """The sampler's initial points: ``base + Uniform(-1, 1)`` on the unconstrained scale, as PyMC jitters
+    them: one ``np.random.Generator(PCG64(child))`` per variable from the children of
+    ``SeedSequence(seed)``; ``order[k]`` is the child variable ``k`` uses."""
 
     def __init__(self, base: list[np.ndarray], order: list[int]):
         self.base = [np.asarray(b, dtype=np.float64) for b in base]
@@ -345,154 +321,13 @@ class NumpyInitialPoint:
         return out
 
 
-_IP_CHECK_SEEDS = (0, 1, 2, 7, 12345, 2**31 - 1, 2**32 - 1, 2**53 + 3, 2**63 + 5, 2**64 - 1)
-
-
-def _jitter_order(pymc_flat_ipfn, base: list[np.ndarray], seed: int = 20260512) -> list[int] | None:
-    """Which ``SeedSequence`` child jitters each variable in PyMC's function (None if not a permutation)."""
-    flat = np.asarray(pymc_flat_ipfn(seed))
-    children = np.random.SeedSequence(seed).spawn(len(base))
-    order, cursor = [], 0
-    for b in base:
-        target = flat[cursor : cursor + b.size]
-        cursor += b.size
-        hits = [
-            j
-            for j, child in enumerate(children)
-            if np.array_equal(
-                (
-                    b + np.random.Generator(np.random.PCG64(child)).uniform(-1, 1, size=b.shape)
-                ).ravel(),
-                target,
-            )
-        ]
-        if len(hits) != 1:
-            return None
-        order.append(hits[0])
-    return order if sorted(order) == list(range(len(base))) else None
-
-
-def _numpy_initial_point_spec(model, pymc_flat_ipfn, joined_names) -> dict | None:
-    """The numpy initial point's constants, if it reproduces PyMC's for every check seed; else None."""
-    from pymc.initial_point import make_initial_point_fn
-
-    try:
-        base_fn = make_initial_point_fn(
-            model=model,
-            overrides=None,
-            default_strategy="support_point",
-            jitter_rvs=set(),
-            return_transformed=True,
-        )
-        point = base_fn(0)
-        base = [np.asarray(point[n], dtype=np.float64) for n in joined_names]
-        order = _jitter_order(pymc_flat_ipfn, base)
-        if order is None:
-            return None
-        ours = NumpyInitialPoint(base, order)
-        for seed in _IP_CHECK_SEEDS:
-            if not np.array_equal(ours(seed), pymc_flat_ipfn(seed)):
-                return None
-    except Exception:  # anything unexpected: keep PyMC's own function
-        return None
-    return {
-        "base": [_hex(b) for b in base],
-        "shapes": [list(b.shape) for b in base],
-        "order": order,
-    }
-
-
 def _numpy_initial_point(spec: dict) -> NumpyInitialPoint:
     base = [_unhex(h).reshape(shape) for h, shape in zip(spec["base"], spec["shapes"], strict=True)]
     return NumpyInitialPoint(base, spec["order"])
 
 
-def _coords_spec(coords: dict) -> dict | None:
-    """JSON form of nutpie's coords (pandas indexes of str or int), if it rebuilds them exactly."""
-    import pandas as pd
-
-    out = {}
-    for name, index in coords.items():
-        values = list(index)
-        if all(isinstance(v, str) for v in values):
-            values = [str(v) for v in values]
-        elif all(isinstance(v, int | np.integer) for v in values):
-            values = [int(v) for v in values]
-        else:
-            return None
-        rebuilt = pd.Index(values)
-        if (
-            type(rebuilt) is not type(index)
-            or rebuilt.dtype != index.dtype
-            or not rebuilt.equals(index)
-        ):
-            return None
-        out[name] = values
-    return out
-
-
-def _model_data(model) -> dict[str, object]:
-    """name -> shared variable, for the model's ``pm.Data`` containers and mutable dimension lengths."""
-    from pytensor.compile.sharedvalue import SharedVariable
-
-    out = {v.name: v for v in model.data_vars if isinstance(v, SharedVariable)}
-    for name, length in model.dim_lengths.items():
-        if isinstance(length, SharedVariable) and name not in out:
-            out[name] = length
-    return out
-
-
-def _assemble(
-    model,
-    *,
-    n_dim,
-    n_expanded,
-    shape_info,
-    reparameterized_names,
-    specs,
-    logp_cf,
-    expand_cf,
-    initial_point_func,
-    logp_fn_pt,
-    expand_fn_pt,
-    info,
-):
-    from nutpie.compile_pymc import _prepare_dims_and_coords
-
-    data = _model_data(model)
-    shared = {}
-    for s in specs:
-        v = np.array(data[s.name].get_value(), order="C", copy=True)
-        if v.dtype != np.dtype(s.dtype) or v.ndim != s.ndim:
-            raise ValueError(f"data container {s.name} changed type")
-        v.flags.writeable = False
-        shared[s.name] = v
-    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized_names)
-    used = {s.name for s in specs}
-    return compiled_class()(
-        _n_dim=n_dim,
-        dims=dims,
-        _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp_cf,
-        compiled_expand_func=expand_cf,
-        initial_point_func=initial_point_func,
-        shared_data=shared,
-        shared_var_keys={},
-        user_data=make_user_data(specs, shared),
-        n_expanded=n_expanded,
-        shape_info=shape_info,
-        logp_func=logp_fn_pt,
-        expand_func=expand_fn_pt,
-        reparameterized_names=reparameterized_names,
-        shared_specs=tuple(specs),
-        unused_data=frozenset(n for n in data if n not in used),
-        cache_info=info,
-    )
-
-
 def _cast_data(specs, data: dict) -> dict[str, np.ndarray] | None:
-    """The caller's data arrays as the compiled functions read them (``pm.Data``'s dtypes), or None."""
+    """The caller's data arrays as the kernels read them (the entry's dtypes), or None."""
     out = {}
     for s in specs:
         if s.name not in data:
@@ -506,8 +341,8 @@ def _cast_data(specs, data: dict) -> dict[str, np.ndarray] | None:
     return out
 
 
-def _assemble_without_model(meta: dict, specs, shared, logp_cf, expand_cf, info):
-    """A compiled model from a cache entry and the caller's data alone (no PyMC model needed)."""
+def _assemble(meta: dict, specs, shared, logp_cf, expand_cf, info):
+    """nutpie's compiled model from an entry's metadata, the two callbacks and the data."""
     import pandas as pd
 
     names = list(meta["shape_info"]["names"])
@@ -516,7 +351,6 @@ def _assemble_without_model(meta: dict, specs, shared, logp_cf, expand_cf, info)
     shape_info = (names, slices, shapes)
     coords = {name: pd.Index(values) for name, values in meta["coords"].items()}
     dims = {name: tuple(d) for name, d in meta["dims"].items()}
-    used = {s.name for s in specs}
     return compiled_class()(
         _n_dim=int(meta["n_dim"]),
         dims=dims,
@@ -534,7 +368,6 @@ def _assemble_without_model(meta: dict, specs, shared, logp_cf, expand_cf, info)
         expand_func=None,
         reparameterized_names=list(meta["reparameterized_names"]),
         shared_specs=tuple(specs),
-        unused_data=frozenset(n for n in meta["data_names"] if n not in used),
         cache_info=info,
     )
 
