@@ -292,3 +292,26 @@ def test_probability_the_discount_is_positive_before_and_after_the_data(small_fi
     no_d = small_fit.tree.copy()
     no_d["posterior"] = no_d["posterior"].ds.drop_vars("discount")
     assert discount_positive(no_d) is None
+
+
+def test_light_trace_has_the_same_draws():
+    """The SBC's light reading of nutpie's raw trace: the same posterior (values, dimensions,
+    coordinates) and the same divergences and energies as nutpie's own conversion."""
+    from rdshare.core import dataset as ds_mod
+
+    design = design_mod.from_dataset(ds_mod.load())
+    compiled = compiled_sampler(design, priors_mod.load())
+    config = FitConfig(draws=120, tune=100, chains=2, cores=1)
+    full = sample_posterior(compiled, config, seed=4)
+    light = sample_posterior(compiled, config, seed=4, light=True)
+    a, b = full["posterior"].ds, light["posterior"].ds
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        assert a[name].dims == b[name].dims, name
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    for dim in b.dims:
+        np.testing.assert_array_equal(a[dim].values, b[dim].values)
+    for name in ("diverging", "energy"):
+        np.testing.assert_array_equal(
+            full["sample_stats"].ds[name].values, light["sample_stats"].ds[name].values
+        )

@@ -1,8 +1,15 @@
 """The convergence gate: a verdict with every figure it used, not a log line.
 
 Thresholds (docs/report.md, "Convergence"; README, "Exit codes"): r_hat <= 1.01, bulk and tail
-ESS >= 400, no divergent transition after tuning, E-BFMI >= 0.3 in every chain. Figures come from
-arviz-stats.
+ESS >= 400, no divergent transition after tuning, E-BFMI >= 0.3 in every chain.
+
+The figures are arviz-stats' (rank-normalised split R-hat, bulk and tail ESS, E-BFMI), to the last bit.
+:func:`rank_diagnostics` computes R-hat and the two ESS of many quantities at once: arviz-stats ranks and
+transforms each quantity separately and ranks the same draws twice (R-hat and bulk ESS), which cost
+about 0.1 s per fit, a tenth of a simulation-based calibration's time. It follows arviz-stats' steps
+array by array, so the numbers are the same bits (``tests/inference/test_diagnostics.py`` compares
+them with ``arviz_stats.rhat`` and ``arviz_stats.ess`` on random draws with ties, constant and non-finite
+columns); a quantity with a non-finite draw, or too few chains or draws, is handed to arviz-stats itself.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
+from scipy import stats
+from scipy.fftpack import next_fast_len
 
 RHAT_MAX = 1.01
 #: The last piece of advice after a failed gate (left out where the run was kept anyway).
@@ -133,6 +142,142 @@ def advice(failed: set[str], settings: dict | None = None) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------------
+# R-hat and ESS of many quantities at once (arviz-stats' arithmetic, array by array)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _z_scale(x: np.ndarray) -> np.ndarray:
+    """arviz-stats' ``_z_scale`` of each ``x[i]`` (all its draws pooled): Blom-backtransformed average
+    ranks through the normal quantile function."""
+    k = x.shape[0]
+    flat = x.reshape(k, -1)
+    rank = stats.rankdata(flat, method="average", axis=-1)
+    size = flat.shape[1]
+    return stats.norm.ppf((rank - 3 / 8) / (size - 2 * 3 / 8 + 1)).reshape(x.shape)
+
+
+def _split(x: np.ndarray) -> np.ndarray:
+    """arviz-stats' ``_split_chains`` of each ``x[i]`` (chain, draw): halves stacked as chains."""
+    half = x.shape[2] // 2
+    return np.concatenate((x[:, :, :half], x[:, :, -half:]), axis=1)
+
+
+def _rhat(x: np.ndarray) -> np.ndarray:
+    """arviz-stats' ``_rhat`` of each ``x[i]`` (chain, draw)."""
+    n = x.shape[2]
+    chain_mean = np.mean(x, axis=2)
+    chain_var = np.var(x, axis=2, ddof=1)
+    between = n * np.var(chain_mean, axis=1, ddof=1)
+    within = np.mean(chain_var, axis=1)
+    return np.sqrt((between / within + n - 1) / n)
+
+
+def _autocov(x: np.ndarray) -> np.ndarray:
+    """arviz-stats' ``autocov`` along the last axis."""
+    n = x.shape[-1]
+    m = next_fast_len(2 * n)
+    x = x - x.mean(-1, keepdims=True)
+    f = np.fft.rfft(x, n=m, axis=-1)
+    f *= np.conjugate(f)
+    cov = np.fft.irfft(f, n=m, axis=-1)[..., :n]
+    cov /= n
+    return cov
+
+
+def _ess_one(ary: np.ndarray, acov: np.ndarray) -> float:
+    """arviz-stats' ``_ess`` of one (chain, draw) array, its autocovariance given (Geyer's initial
+    positive and monotone sequences)."""
+    n_chain, n_draw = ary.shape
+    chain_mean = ary.mean(axis=1)
+    mean_var = np.mean(acov[:, 0]) * n_draw / (n_draw - 1.0)
+    var_plus = mean_var * (n_draw - 1.0) / n_draw
+    if n_chain > 1:
+        var_plus += np.var(chain_mean, axis=None, ddof=1)
+    rho_hat_t = np.zeros(n_draw)
+    rho_hat_even = 1.0
+    rho_hat_t[0] = rho_hat_even
+    rho_hat_odd = 1.0 - (mean_var - np.mean(acov[:, 1])) / var_plus
+    rho_hat_t[1] = rho_hat_odd
+    t = 1
+    while t < (n_draw - 3) and (rho_hat_even + rho_hat_odd) > 0.0:
+        rho_hat_even = 1.0 - (mean_var - np.mean(acov[:, t + 1])) / var_plus
+        rho_hat_odd = 1.0 - (mean_var - np.mean(acov[:, t + 2])) / var_plus
+        if (rho_hat_even + rho_hat_odd) >= 0:
+            rho_hat_t[t + 1] = rho_hat_even
+            rho_hat_t[t + 2] = rho_hat_odd
+        t += 2
+    max_t = t - 2
+    if rho_hat_even > 0:
+        rho_hat_t[max_t + 1] = rho_hat_even
+    t = 1
+    while t <= max_t - 2:
+        if (rho_hat_t[t + 1] + rho_hat_t[t + 2]) > (rho_hat_t[t - 1] + rho_hat_t[t]):
+            rho_hat_t[t + 1] = (rho_hat_t[t - 1] + rho_hat_t[t]) / 2.0
+            rho_hat_t[t + 2] = rho_hat_t[t + 1]
+        t += 2
+    ess = n_chain * n_draw
+    tau_hat = -1.0 + 2.0 * np.sum(rho_hat_t[: max_t + 1]) + np.sum(rho_hat_t[max_t + 1 : max_t + 2])
+    tau_hat = max(tau_hat, 1 / np.log10(ess))
+    ess = ess / tau_hat
+    if np.isnan(rho_hat_t).any():
+        ess = np.nan
+    return ess
+
+
+def _ess(x: np.ndarray) -> np.ndarray:
+    """arviz-stats' ``_ess`` of each ``x[i]`` (chain, draw)."""
+    x = np.asarray(x, dtype=float)
+    acov = _autocov(x)
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        if (np.max(x[i]) - np.min(x[i])) < np.finfo(float).resolution:
+            out[i] = x[i].size
+        else:
+            out[i] = _ess_one(x[i], acov[i])
+    return out
+
+
+def _tail_probs() -> tuple[float, float]:
+    """The tail ESS's two probabilities, as ``arviz_stats.ess(method="tail")`` chooses them."""
+    from arviz_base import rcParams
+
+    prob = rcParams["stats.ci_prob"]
+    low, high = sorted((prob, 1 - prob))
+    return low, high
+
+
+def rank_diagnostics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat, bulk ESS and tail ESS of each column of ``values`` (chain, draw,
+    k): ``arviz_stats.rhat`` and ``arviz_stats.ess(method="bulk" / "tail")``, bit for bit (module
+    docstring)."""
+    values = np.asarray(values, dtype=float)
+    k = values.shape[2]
+    rhat, bulk, tail = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
+    ok = np.isfinite(values).all(axis=(0, 1))
+    if values.shape[0] >= 2 and values.shape[1] >= 4 and ok.any():
+        x = np.ascontiguousarray(np.moveaxis(values[:, :, ok], 2, 0))  # (k, chain, draw)
+        split = _split(x)
+        z = _z_scale(split)
+        med = np.median(split.reshape(split.shape[0], -1), axis=-1)
+        folded = np.abs(split - med[:, None, None])
+        rhat[ok] = np.maximum(_rhat(z), _rhat(_z_scale(folded)))
+        bulk[ok] = _ess(z)
+        ends = []
+        for p in _tail_probs():
+            q = np.quantile(x.reshape(x.shape[0], -1), p, axis=-1)
+            ends.append(_ess(_split(x <= q[:, None, None])))
+        tail[ok] = np.minimum(ends[0], ends[1])
+    rest = np.flatnonzero(~ok) if (values.shape[0] >= 2 and values.shape[1] >= 4) else range(k)
+    if len(rest):
+        # anything unusual (non-finite draws, too few chains or draws): arviz-stats decides
+        flat = xr.Dataset({"all": (("chain", "draw", "entry"), values[:, :, list(rest)])})
+        rhat[list(rest)] = azs.rhat(flat)["all"].values
+        bulk[list(rest)] = azs.ess(flat, method="bulk")["all"].values
+        tail[list(rest)] = azs.ess(flat, method="tail")["all"].values
+    return rhat, bulk, tail
+
+
 def _stacked(post: xr.Dataset) -> xr.Dataset:
     """Every element of every variable as one variable ``all`` (chain, draw, entry), labelled
     ``name`` or ``name[coord,...]``: the diagnostics then run once, not once per variable (about 0.1 s
@@ -174,10 +319,11 @@ def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
     """
     post = tree["posterior"].ds[var_names]
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    flat = _stacked(post)
-    r_val, r_where = _extreme_entry(azs.rhat(flat)["all"], max)
-    eb_val, eb_where = _extreme_entry(azs.ess(flat, method="bulk")["all"], min)
-    et_val, et_where = _extreme_entry(azs.ess(flat, method="tail")["all"], min)
+    flat = _stacked(post)["all"]
+    rhat, ess_bulk, ess_tail = rank_diagnostics(flat.values)
+    r_val, r_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=rhat), max)
+    eb_val, eb_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=ess_bulk), min)
+    et_val, et_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=ess_tail), min)
     stats = tree["sample_stats"].ds
     n_div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
     bfmi = np.asarray(azs.bfmi(tree)["energy"].values, dtype=float).ravel()

@@ -104,16 +104,16 @@ def compiled_sampler(design: design_mod.Design, priors: PriorSet, variant: str =
     from rdshare.inference import compile_cache
 
     key = structure_key(design, priors, variant)
-    target = density.target(
-        design, priors, variant, functools.partial(_build_model, design, priors, variant)
-    )
+    data = density.inputs(design, priors, variant)
     if key not in _COMPILED:
+        build = functools.partial(_build_model, design, priors, variant)
+        target = density.Target(density.layout(design, priors, variant), data, build)
         _COMPILED[key] = compile_cache.load_or_compile(target, key, log=_compile_logger)
         _COMPILE_INFO[key] = compile_path()
     else:
         _COMPILE_INFO[key] = {**_COMPILE_INFO.get(key, {}), "status": "in-process"}
     _COMPILE_INFO["last"] = _COMPILE_INFO[key]
-    return compile_cache.with_data(_COMPILED[key], target.data)
+    return compile_cache.with_data(_COMPILED[key], data)
 
 
 def _build_model(design, priors, variant):
@@ -148,12 +148,18 @@ def _seeds(seed: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def sample_posterior(compiled, config: FitConfig, seed: int, variant: str | None = None):
+def sample_posterior(
+    compiled, config: FitConfig, seed: int, variant: str | None = None, *, light: bool = False
+):
     """Run nutpie; returns a DataTree with posterior and sample_stats.
 
     The posterior holds the parameters, the bound rows' ``z`` and the deterministic quantities of
     ``variant`` (default ``config.variant``): the bound rows' latent values and the derived shares,
     computed from the draws (:func:`rdshare.inference.density.complete_posterior`).
+
+    ``light=True`` (simulation-based calibration) reads nutpie's raw trace directly into a posterior
+    with the same values and a ``sample_stats`` with only ``diverging`` and ``energy`` (what the
+    convergence gate reads): about 0.05 s less per fit than nutpie's full conversion.
 
     ``nutpie.sample`` in blocking mode catches KeyboardInterrupt and returns the partial trace drawn so
     far, so Ctrl-C would go on to save a truncated fit. The sampler is therefore started in the
@@ -174,12 +180,15 @@ def sample_posterior(compiled, config: FitConfig, seed: int, variant: str | None
         target_accept=config.target_accept,
         adaptation=config.adaptation,
         blocking=False,
+        return_raw_trace=light,
     )
     try:
         tree = sampler.wait()
     except BaseException:  # KeyboardInterrupt included: stop the chains, keep nothing
         sampler.cancel()
         raise
+    if light:
+        tree = _light_tree(tree, compiled)
     sizes = tree["posterior"].sizes
     got = (sizes.get("chain", 0), sizes.get("draw", 0))
     if got != (config.chains, config.draws):
@@ -192,6 +201,44 @@ def sample_posterior(compiled, config: FitConfig, seed: int, variant: str | None
     )
     tree["posterior"] = xr.DataTree(post)
     return tree
+
+
+def _column(batch, name: str, keep: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """One column of a nutpie arrow batch as (kept rows, *shape)."""
+    import pyarrow
+
+    col = pyarrow.array(batch.column(name))
+    if pyarrow.types.is_list(col.type) or pyarrow.types.is_large_list(col.type):
+        values = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), *shape)
+    else:
+        values = col.to_numpy(zero_copy_only=False)
+    return values[keep]
+
+
+def _light_tree(results, compiled) -> xr.DataTree:
+    """A DataTree of the posterior draws (the stored variables, with nutpie's dimensions and
+    coordinates) and the two sampler statistics the gate needs, from nutpie's raw arrow trace."""
+    draws, stats = results.get_arrow_trace()
+    names, _, shapes = compiled.shape_info
+    keeps = [~np.asarray(_column(s, "tuning", slice(None), ()), dtype=bool) for s in stats]
+    post, sample_stats = {}, {}
+    for name, shape in zip(names, shapes, strict=True):
+        shape = tuple(int(k) for k in np.asarray(shape).ravel())
+        values = np.stack([_column(b, name, k, shape) for b, k in zip(draws, keeps, strict=True)])
+        post[name] = (("chain", "draw", *compiled.dims.get(name, ())), values)
+    for name in ("diverging", "energy"):
+        values = np.stack([_column(s, name, k, ()) for s, k in zip(stats, keeps, strict=True)])
+        sample_stats[name] = (("chain", "draw"), values)
+    n_chains, n_draws = post[names[0]][1].shape[:2]
+    coords = {"chain": np.arange(n_chains), "draw": np.arange(n_draws)}
+    used = {d for name in names for d in compiled.dims.get(name, ())}
+    coords.update({d: np.asarray(v) for d, v in compiled.coords.items() if d in used})
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(post, coords=coords),
+            "sample_stats": xr.Dataset(sample_stats, coords=coords),
+        }
+    )
 
 
 def add_new_lab(group, seed: int) -> None:

@@ -64,8 +64,9 @@ def summarise(posterior: xr.Dataset, var_names: list[str]) -> pd.DataFrame:
 
     Every element of every variable is stacked into one array first, so the diagnostics and quantiles
     run once over all of them (the summary has about 80 rows: the grouped effects and the per-row shares
-    included)."""
-    import arviz_stats as azs
+    included). R-hat and ESS are arviz-stats' numbers
+    (:func:`rdshare.inference.diagnostics.rank_diagnostics`)."""
+    from rdshare.inference.diagnostics import rank_diagnostics
 
     present = [v for v in var_names if v in posterior]
     names, columns = [], []
@@ -78,10 +79,7 @@ def summarise(posterior: xr.Dataset, var_names: list[str]) -> pd.DataFrame:
     if not names:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     values = np.concatenate(columns, axis=2)
-    flat = xr.Dataset({"all": (("chain", "draw", "entry"), values)})
-    rhat = np.asarray(azs.rhat(flat)["all"].values, dtype=float)
-    ess_b = np.asarray(azs.ess(flat, method="bulk")["all"].values, dtype=float)
-    ess_t = np.asarray(azs.ess(flat, method="tail")["all"].values, dtype=float)
+    rhat, ess_b, ess_t = rank_diagnostics(values)
     x = values.reshape(-1, values.shape[2])
     q = np.quantile(x, QUANTILES, axis=0)
     table = {

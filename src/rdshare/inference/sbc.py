@@ -418,7 +418,7 @@ def _one(spec: _Spec, i: int, ss: np.random.SeedSequence) -> dict:
     # Compiled once per process and structure (fit's cache); this only swaps the data in.
     compiled = fit_mod.compiled_sampler(data, spec.priors, "full")
     t0 = time.perf_counter()
-    tree = fit_mod.sample_posterior(compiled, _fit_config(cfg, spec.cores), seed)
+    tree = fit_mod.sample_posterior(compiled, _fit_config(cfg, spec.cores), seed, light=True)
     seconds = time.perf_counter() - t0
     post = tree["posterior"].ds
     rec: dict = {"sim": i, "seed": seed}
@@ -504,7 +504,8 @@ def _run_dask(
                 )
                 client = Client(cluster)
         n_workers = max(1, sum(client.nthreads().values()))
-        size = chunk or max(1, min(10, math.ceil(len(items) / (4 * n_workers))))
+        # about 20 tasks per worker: the last tasks' uneven finish then costs a few fits, not ten
+        size = chunk or max(1, min(10, math.ceil(len(items) / (20 * n_workers))))
         futures = [
             client.submit(run_chunk, spec, part, pure=False) for part in _chunks(items, size)
         ]
@@ -711,7 +712,7 @@ def run(
     client : dask.distributed.Client, optional
         An existing client (the caller keeps ownership).
     chunk : int, optional
-        Simulations per Dask task (default: about four tasks per worker, at most 10 per task).
+        Simulations per Dask task (default: about 20 tasks per worker, at most 10 per task).
     progress : callable, optional
         ``progress(done, total, gate_failures)`` after each finished simulation (or task).
     simulator : callable, optional

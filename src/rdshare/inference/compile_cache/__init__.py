@@ -206,7 +206,9 @@ def load_or_compile(
     try:
         compiled = _compile(target, root, key if root is not None else "nocache")
     except Exception as exc:  # our callbacks failed: the stock route still works
-        note(f"rdshare's sampler callbacks failed ({type(exc).__name__}: {exc}); using stock nutpie")
+        note(
+            f"rdshare's sampler callbacks failed ({type(exc).__name__}: {exc}); using stock nutpie"
+        )
         if root is not None:
             with contextlib.suppress(Exception):
                 remove_entry(root, key)

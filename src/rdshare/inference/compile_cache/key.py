@@ -24,6 +24,8 @@ CACHE_FORMAT = 3
 SUPPORTED_NUTPIE = ("0.16.11",)
 #: Entries kept on disk; the least recently used beyond this are removed when a new one is written.
 MAX_ENTRIES = 64
+
+
 def cache_enabled() -> bool:
     """False when ``RDSHARE_NO_CACHE`` is set to a true value."""
     return os.environ.get("RDSHARE_NO_CACHE", "").strip().lower() not in ("1", "true", "yes", "on")
