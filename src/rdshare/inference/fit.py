@@ -159,7 +159,7 @@ def sample_posterior(
 
     ``light=True`` (simulation-based calibration) reads nutpie's raw trace directly into a posterior
     with the same values and a ``sample_stats`` with only ``diverging`` and ``energy`` (what the
-    convergence gate reads): about 0.05 s less per fit than nutpie's full conversion.
+    convergence gate reads): about 0.04 s less per fit than nutpie's full conversion.
 
     ``nutpie.sample`` in blocking mode catches KeyboardInterrupt and returns the partial trace drawn so
     far, so Ctrl-C would go on to save a truncated fit. The sampler is therefore started in the
