@@ -33,7 +33,11 @@ def _build(design, priors, variant):
 
 def target(variant: str = "full", design=DESIGN, priors=PRIORS) -> density.Target:
     """The sampler target of a fit of ``design`` (the shipped rows by default)."""
-    return density.target(design, priors, variant, lambda: _build(design, priors, variant))
+    return density.Target(
+        density.layout(design, priors, variant),
+        density.inputs(design, priors, variant),
+        lambda: _build(design, priors, variant),
+    )
 
 
 def _sample(compiled, seed: int = 3):

@@ -66,7 +66,6 @@ __all__ = [
     "logp_and_grad",
     "prior_constant",
     "structure_data",
-    "target",
 ]
 
 #: The bound rows' unconstrained latent variable (``x = b + direction * exp(z)``) and their latent values.
@@ -514,13 +513,6 @@ class Target:
     layout: Layout
     data: dict[str, np.ndarray]
     build_model: Callable[[], object] = field(repr=False, compare=False)
-
-
-def target(design: Design, priors: PriorSet, variant_name: str, build_model) -> Target:
-    """The :class:`Target` of a fit; ``build_model()`` must return the same model in PyMC."""
-    return Target(
-        layout(design, priors, variant_name), inputs(design, priors, variant_name), build_model
-    )
 
 
 def complete_posterior(posterior, data: dict[str, np.ndarray], variant_name: str):

@@ -104,7 +104,7 @@ def _void_ptr():
 
 @dataclass(frozen=True)
 class SharedSpec:
-    """One shared variable (a ``pm.Data`` container) the compiled functions read."""
+    """One input array of the kernels (by name, dtype and rank) the callbacks read."""
 
     name: str
     dtype: str
