@@ -104,7 +104,7 @@ def test_data_of_another_rank_is_not_served_and_falls_back_to_stock(cache_dir):
 def test_initial_points_jitter_the_layouts_centre():
     """``base + Uniform(-1, 1)`` per variable, one generator per variable, the same for the same seed."""
     lay = density.layout(DESIGN, PRIORS, "full")
-    ip = wrappers.NumpyInitialPoint(list(lay.base), list(range(len(lay.base))))
+    ip = wrappers.NumpyInitialPoint(list(lay.base))
     centre = np.concatenate([np.ravel(b) for b in lay.base])
     again = wrappers._numpy_initial_point(
         json.loads(
@@ -112,7 +112,6 @@ def test_initial_points_jitter_the_layouts_centre():
                 {
                     "base": [wrappers._hex(b) for b in lay.base],
                     "shapes": [list(b.shape) for b in lay.base],
-                    "order": list(range(len(lay.base))),
                 }
             )
         )

@@ -7,7 +7,7 @@ Why
     (docs/performance.md). Here the same density is two numba functions written once; what differs
     between prior files, variants and data sets (each prior's family, parameters and transform, how the
     fixed effects and scales are made from the parameters, the design's arrays) is passed in as arrays.
-    Compiling them and the compile cache's callbacks costs about 4.5 s once per structure and machine,
+    Compiling them and the compile cache's callbacks costs about 4 s once per structure and machine,
     and an evaluation about 4 µs, 3 µs of it the evidence kernel.
 
 The density (``docs/model.md``), in the sampler's unconstrained coordinates::
@@ -53,6 +53,7 @@ from rdshare.inference.evidence_kernel import DATA_INPUTS, _evidence, evidence_d
 __all__ = [
     "BOUND_LATENT",
     "BOUND_Z",
+    "EXPAND_INPUTS",
     "INPUTS",
     "STRUCTURE_INPUTS",
     "Layout",
@@ -113,8 +114,10 @@ STRUCTURE_INPUTS = (
     ("theta_map", 1, "int"),  # map code of each fixed effect
     ("tau_param", 1, "int"),  # parameter index of each scale, -1 for a zero
 )
-#: Every array input of :func:`logp_and_grad` and :func:`expand`, after ``x``, in order.
+#: Every array input of :func:`logp_and_grad`, after ``x``, in order.
 INPUTS = (*DATA_INPUTS, *STRUCTURE_INPUTS)
+#: The inputs :func:`expand` reads, after ``x``, in order.
+EXPAND_INPUTS = ("prior_transform", "prior_bounds")
 
 _MAX_PARAMS = max(len(f.params) for f in FAMILIES.values())
 
@@ -346,33 +349,14 @@ def logp_and_grad(
 
 
 @numba.njit(cache=False, fastmath=False, error_model="numpy")
-def expand(
-    x,
-    X,
-    y,
-    gauss_idx,
-    bound_idx,
-    b,
-    bound_dir,
-    K0,
-    k_scale,
-    k_row,
-    k_col,
-    k_val,
-    prior_family,
-    prior_params,
-    prior_const,
-    prior_transform,
-    prior_bounds,
-    theta_param,
-    theta_map,
-    tau_param,
-):
-    """``(values,)``: each parameter's value, then the bound rows' ``z`` (what a draw stores)."""
+def expand(x, prior_transform, prior_bounds):
+    """``(values,)``: each parameter's value, then the bound rows' ``z`` (what a draw stores). Its inputs
+    are :data:`EXPAND_INPUTS`."""
+    n_params = prior_transform.shape[0]
     out = np.empty(x.shape[0])
-    for j in range(prior_family.shape[0]):
+    for j in range(n_params):
         out[j] = _transform(prior_transform[j], x[j], prior_bounds[j, 0], prior_bounds[j, 1])[0]
-    for q in range(prior_family.shape[0], x.shape[0]):
+    for q in range(n_params, x.shape[0]):
         out[q] = x[q]
     return (out,)
 
@@ -520,13 +504,14 @@ def complete_posterior(posterior, data: dict[str, np.ndarray], variant_name: str
     ``bound_latent`` (:func:`rdshare.core.generative.bound_latent`) and the variant's derived shares
     (:func:`rdshare.core.generative.derived`). Quantities already present are left as they are."""
     v = get_variant(variant_name)
-    p = {name: np.asarray(posterior[name].values) for name in v.parameters}
     add = {}
     if BOUND_Z in posterior and BOUND_LATENT not in posterior:
         z = posterior[BOUND_Z]
         add[BOUND_LATENT] = z.copy(data=gen.bound_latent(data["b"], data["bound_dir"], z.values))
-    ref = posterior[v.parameters[0]]
-    for name, values in gen.derived(p, v).items():
-        if name not in posterior:
-            add[name] = ref.copy(data=np.asarray(values, dtype=np.float64))
+    if any(name not in posterior for name in v.derived() if name != "f_new_lab"):
+        p = {name: np.asarray(posterior[name].values) for name in v.parameters}
+        ref = posterior[v.parameters[0]]
+        for name, values in gen.derived(p, v).items():
+            if name not in posterior:
+                add[name] = ref.copy(data=np.asarray(values, dtype=np.float64))
     return posterior.assign(add) if add else posterior

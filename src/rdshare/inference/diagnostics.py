@@ -254,8 +254,9 @@ def rank_diagnostics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     values = np.asarray(values, dtype=float)
     k = values.shape[2]
     rhat, bulk, tail = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
-    ok = np.isfinite(values).all(axis=(0, 1))
-    if values.shape[0] >= 2 and values.shape[1] >= 4 and ok.any():
+    usable = values.shape[0] >= 2 and values.shape[1] >= 4
+    ok = np.isfinite(values).all(axis=(0, 1)) & usable
+    if ok.any():
         x = np.ascontiguousarray(np.moveaxis(values[:, :, ok], 2, 0))  # (k, chain, draw)
         split = _split(x)
         z = _z_scale(split)
@@ -268,13 +269,12 @@ def rank_diagnostics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
             q = np.quantile(x.reshape(x.shape[0], -1), p, axis=-1)
             ends.append(_ess(_split(x <= q[:, None, None])))
         tail[ok] = np.minimum(ends[0], ends[1])
-    rest = np.flatnonzero(~ok) if (values.shape[0] >= 2 and values.shape[1] >= 4) else range(k)
-    if len(rest):
+    if not ok.all():
         # anything unusual (non-finite draws, too few chains or draws): arviz-stats decides
-        flat = xr.Dataset({"all": (("chain", "draw", "entry"), values[:, :, list(rest)])})
-        rhat[list(rest)] = azs.rhat(flat)["all"].values
-        bulk[list(rest)] = azs.ess(flat, method="bulk")["all"].values
-        tail[list(rest)] = azs.ess(flat, method="tail")["all"].values
+        flat = xr.Dataset({"all": (("chain", "draw", "entry"), values[:, :, ~ok])})
+        rhat[~ok] = azs.rhat(flat)["all"].values
+        bulk[~ok] = azs.ess(flat, method="bulk")["all"].values
+        tail[~ok] = azs.ess(flat, method="tail")["all"].values
     return rhat, bulk, tail
 
 
@@ -303,13 +303,13 @@ def _stacked(post: xr.Dataset) -> xr.Dataset:
     )
 
 
-def _extreme_entry(da: xr.DataArray, fn) -> tuple[float, str]:
+def _extreme_entry(values: np.ndarray, labels, fn) -> tuple[float, str]:
     """(value, label) of the extreme entry (the first one on ties), via fn in {max, min}."""
-    arr = np.asarray(da.values, dtype=float)
+    arr = np.asarray(values, dtype=float)
     if arr.size == 0 or np.all(np.isnan(arr)):
         return float("nan"), ""
     idx = int(np.nanargmax(arr) if fn is max else np.nanargmin(arr))
-    return float(arr[idx]), str(da["entry"].values[idx])
+    return float(arr[idx]), str(labels[idx])
 
 
 def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
@@ -320,10 +320,11 @@ def gate(tree, var_names: list[str], settings: dict | None = None) -> Verdict:
     post = tree["posterior"].ds[var_names]
     n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     flat = _stacked(post)["all"]
+    labels = flat["entry"].values
     rhat, ess_bulk, ess_tail = rank_diagnostics(flat.values)
-    r_val, r_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=rhat), max)
-    eb_val, eb_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=ess_bulk), min)
-    et_val, et_where = _extreme_entry(flat.isel(chain=0, draw=0).copy(data=ess_tail), min)
+    r_val, r_where = _extreme_entry(rhat, labels, max)
+    eb_val, eb_where = _extreme_entry(ess_bulk, labels, min)
+    et_val, et_where = _extreme_entry(ess_tail, labels, min)
     stats = tree["sample_stats"].ds
     n_div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
     bfmi = np.asarray(azs.bfmi(tree)["energy"].values, dtype=float).ravel()

@@ -136,24 +136,9 @@ def _numba_funcify_marginal_evidence(op, node=None, **kwargs):
 
     @numba.njit(fastmath=False)
     def marginal_evidence_numba(
-        theta, z, tau2, X, y, gauss_idx, bound_idx, b, bound_dir, K0, k_scale, k_row, k_col, k_val
-    ):
-        logp, g_theta, g_z, g_tau2 = impl(
-            theta,
-            z,
-            tau2,
-            X,
-            y,
-            gauss_idx,
-            bound_idx,
-            b,
-            bound_dir,
-            K0,
-            k_scale,
-            k_row,
-            k_col,
-            k_val,
-        )
+        *inputs,
+    ):  # PARAMETER_INPUTS then DATA_INPUTS, as _evidence takes them
+        logp, g_theta, g_z, g_tau2 = impl(*inputs)
         return np.asarray(logp), g_theta, g_z, g_tau2
 
     return marginal_evidence_numba, IMPLEMENTATION_VERSION

@@ -210,10 +210,10 @@ def _compile(target, root: Path | None, key: str):
         v.flags.writeable = False
         shared[name] = v
     specs = tuple(SharedSpec(n, str(shared[n].dtype), shared[n].ndim) for n in names)
-    used = tuple(range(len(specs)))
     n_dim = n_expanded = lay.n_dim
-    logp_src = _logp_source(n_dim, specs, used)
-    expand_src = _expand_source(n_dim, n_expanded, specs, used)
+    logp_src = _logp_source(n_dim, specs, tuple(range(len(specs))))
+    expand_used = tuple(names.index(n) for n in density.EXPAND_INPUTS)
+    expand_src = _expand_source(n_dim, n_expanded, specs, expand_used)
     nd = None if root is None else _numba_dir(root)
     if root is not None:
         remove_entry(root, key)  # a broken or stale entry must not be picked up by numba
@@ -226,7 +226,7 @@ def _compile(target, root: Path | None, key: str):
     )
 
     # The callbacks must agree with the kernels called directly (same code, our data plumbing).
-    initial_point = NumpyInitialPoint(list(lay.base), list(range(len(lay.base))))
+    initial_point = NumpyInitialPoint(list(lay.base))
     points = [initial_point(s) for s in (0, 1, 2)]
     ud = make_user_data(specs, shared)
     # writable copies: the same array types as the callbacks' views, so numba reuses their compiled
@@ -241,7 +241,7 @@ def _compile(target, root: Path | None, key: str):
         ):
             raise RuntimeError("generated logp wrapper disagrees with the kernel")
         ecode, expanded = _call_expand(expand_cf, n_dim, n_expanded, x, ud)
-        (ref_exp,) = density.expand(x, *args)
+        (ref_exp,) = density.expand(x, *(args[i] for i in expand_used))
         if ecode != 0 or not np.array_equal(expanded, ref_exp, equal_nan=True):
             raise RuntimeError("generated expand wrapper disagrees with the kernel")
 
@@ -266,7 +266,6 @@ def _compile(target, root: Path | None, key: str):
         "initial_point": {
             "base": [_hex(b) for b in initial_point.base],
             "shapes": [list(b.shape) for b in initial_point.base],
-            "order": list(initial_point.order),
         },
         "coords": {name: list(values) for name, values in lay.coords.items()},
         "dims": {name: list(d) for name, d in lay.dims.items()},

@@ -302,20 +302,19 @@ def compiled_class():
 
 class NumpyInitialPoint:
     """The sampler's initial points: ``base + Uniform(-1, 1)`` on the unconstrained scale, as PyMC jitters
-    them: one ``np.random.Generator(PCG64(child))`` per variable from the children of
-    ``SeedSequence(seed)``; ``order[k]`` is the child variable ``k`` uses."""
+    them: variable ``k`` draws from ``np.random.Generator(PCG64(child k))``, the children of
+    ``SeedSequence(seed)``."""
 
-    def __init__(self, base: list[np.ndarray], order: list[int]):
+    def __init__(self, base: list[np.ndarray]):
         self.base = [np.asarray(b, dtype=np.float64) for b in base]
-        self.order = [int(j) for j in order]
         self.size = int(sum(b.size for b in self.base))
 
     def __call__(self, seed=None) -> np.ndarray:
         children = np.random.SeedSequence(seed).spawn(len(self.base))
         out = np.empty(self.size, dtype=np.float64)
         cursor = 0
-        for b, j in zip(self.base, self.order, strict=True):
-            jitter = np.random.Generator(np.random.PCG64(children[j])).uniform(-1, 1, size=b.shape)
+        for b, child in zip(self.base, children, strict=True):
+            jitter = np.random.Generator(np.random.PCG64(child)).uniform(-1, 1, size=b.shape)
             out[cursor : cursor + b.size] = (b + jitter).ravel()
             cursor += b.size
         return out
@@ -323,7 +322,7 @@ class NumpyInitialPoint:
 
 def _numpy_initial_point(spec: dict) -> NumpyInitialPoint:
     base = [_unhex(h).reshape(shape) for h, shape in zip(spec["base"], spec["shapes"], strict=True)]
-    return NumpyInitialPoint(base, spec["order"])
+    return NumpyInitialPoint(base)
 
 
 def _cast_data(specs, data: dict) -> dict[str, np.ndarray] | None:
