@@ -26,6 +26,7 @@ from rdshare.report import (
     build_report,
 )
 
+from ..conftest import SMALL
 from .test_plots import check_png
 
 SECTIONS = (
@@ -460,3 +461,95 @@ def test_a_child_that_hangs_is_killed_and_its_plots_drawn_here(monkeypatch):
 def test_no_fork_when_told_not_to(monkeypatch):
     monkeypatch.setenv("RDSHARE_NO_FORK", "1")
     assert not report_build._can_fork()
+
+
+# --- figures drawn while the fit goes on (rdshare fit's prerender) -------------------------------
+
+
+def _pngs(folder):
+    return {p.name: p.read_bytes() for p in sorted((folder / "plots").glob("*.png"))}
+
+
+@needs_fork
+def test_figures_prerendered_right_after_sampling_are_the_same_pictures(tmp_path):
+    """As ``rdshare fit`` does it: the posterior-only figures start in a forked process from the tree
+    as it is right after sampling (no predictive groups yet), and the report takes them from there.
+    Every picture equals the one the report draws from the finished fit by itself."""
+    from rdshare.inference.fit import fit
+
+    seen = []
+
+    def on_posterior(tree):
+        seen.append(sorted(tree.children))
+        early.append(report_build.prerender(tree))
+
+    early = []
+    res = fit(seed=2, **SMALL, on_posterior=on_posterior)
+    assert seen == [["posterior", "sample_stats"]]  # called once, before the predictive groups
+    assert {s.file for s in early[0].specs} == {"ecosystem_savings.png", "rank.png"}
+    build_report(res, tmp_path / "early", early=early[0])
+    build_report(res, tmp_path / "alone")
+    assert set(_pngs(tmp_path / "early")) == set(PNGS)
+    assert _pngs(tmp_path / "early") == _pngs(tmp_path / "alone")
+
+
+def _posterior_only(make):
+    return lambda tree: [report_build.PlotSpec("q1.png", "q1", "", make, pyplot=True)]
+
+
+@needs_fork
+def test_what_the_prerendering_child_did_not_send_is_drawn_here(monkeypatch):
+    import os
+
+    parent = os.getpid()
+
+    def dies_in_the_child():
+        if os.getpid() != parent:
+            os._exit(1)
+        return _pyplot_figure("q1")
+
+    monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(dies_in_the_child))
+    early = report_build.prerender(None)
+    pngs, errors = report_build._render_plots(_specs(dies_in_the_child), early)
+    assert errors == {}
+    assert list(pngs) == [s.file for s in _specs()]
+    assert pngs == report_build._render_plots(_specs())[0]
+
+
+@needs_fork
+def test_a_prerendering_child_is_killed_when_the_report_is_not_built(monkeypatch, tmp_path):
+    """A fit that fails after sampling, or a report that fails before drawing, cancels the child: it is
+    killed and reaped at once, not left drawing."""
+    import os
+    import time
+
+    parent = os.getpid()
+
+    def hangs_in_the_child():
+        if os.getpid() != parent:
+            time.sleep(600)
+        return _pyplot_figure("q1")
+
+    monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(hangs_in_the_child))
+
+    def report_fails(early):
+        with pytest.raises(RuntimeError, match="unreadable run"):
+            build_report(None, tmp_path, early=early)
+
+    def unreadable(run, folder):
+        raise RuntimeError("unreadable run")
+
+    monkeypatch.setattr(report_build, "collect", unreadable)
+    for cancel in (lambda early: early.cancel(), report_fails):
+        early = report_build.prerender(None)
+        t0 = time.monotonic()
+        cancel(early)
+        assert time.monotonic() - t0 < 30
+        with pytest.raises(ChildProcessError):  # reaped
+            os.waitpid(early.pid, os.WNOHANG)
+        assert early.result(1.0) == ({}, {})
+
+
+def test_no_prerendering_without_fork(monkeypatch):
+    monkeypatch.setenv("RDSHARE_NO_FORK", "1")
+    assert report_build.prerender(None) is None

@@ -123,13 +123,28 @@ def run(args: argparse.Namespace) -> int:
         f"rdshare: fitting {len(dataset.fitted)} evidence rows with {prior_set.path} (seed {args.seed})",
         file=sys.stderr,
     )
-    res = fit(dataset, prior_set, config=config)
-    writers = []
+    early = []  # the posterior-only figures, drawn in a forked process while the fit goes on
+    on_posterior = None
     if not args.no_report:
-        from rdshare.report import write_report_into
+        from rdshare.report.build import prerender
 
-        writers.append(write_report_into)
-    res.save(folder, force=args.force, command=args.command_line, extra_writers=writers)
+        def on_posterior(tree) -> None:
+            early.append(prerender(tree))
+
+    try:
+        res = fit(dataset, prior_set, config=config, on_posterior=on_posterior)
+        writers = []
+        if not args.no_report:
+            import functools
+
+            from rdshare.report import write_report_into
+
+            writers.append(functools.partial(write_report_into, early=early[0] if early else None))
+        res.save(folder, force=args.force, command=args.command_line, extra_writers=writers)
+    finally:
+        for job in early:
+            if job is not None:
+                job.cancel()  # after the report has collected it: nothing left to do
 
     print(format_headline(res.summary))
     from rdshare.inference.results import discount_positive

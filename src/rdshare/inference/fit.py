@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -264,6 +265,7 @@ def fit(
     replace_data: bool = False,
     exclude: list[str] | tuple[str, ...] = (),
     config: FitConfig | None = None,
+    on_posterior: Callable[[xr.DataTree], None] | None = None,
     **settings,
 ) -> FitResult:
     """Fit the model and return the posterior with its convergence verdict.
@@ -280,6 +282,11 @@ def fit(
         Row ids to show but not fit.
     config : FitConfig, optional
         Sampler settings; keyword arguments (``seed=``, ``draws=`` ...) override its fields.
+    on_posterior : callable, optional
+        Called with the tree as soon as its posterior group holds the sampler's draws and the
+        quantities derived from them, before the predictive groups and the gate: ``rdshare fit``
+        starts drawing the posterior-only figures there (:func:`rdshare.report.build.prerender`).
+        It must not change the tree.
 
     Returns
     -------
@@ -311,6 +318,8 @@ def fit(
     t = time.perf_counter()
     tree = sample_posterior(compiled, config, s_sample)
     timings["sample"] = time.perf_counter() - t
+    if on_posterior is not None:
+        on_posterior(tree)
 
     t = time.perf_counter()
     add_new_lab(tree["posterior"], s_new)

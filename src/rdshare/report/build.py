@@ -81,18 +81,9 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
                 pyplot=True,
             )
         )
-    if _has_savings(t):
-        specs.append(
-            PlotSpec(
-                "ecosystem_savings.png",
-                "Savings against ecosystem size",
-                "R&D avoided when N labs share openly instead of each working alone, from every "
-                "posterior draw of the frontier R&D share f and the discount d (line: median; bands: "
-                "50% and 90%). Left in units of one lab's development budget, (N − 1) f d; right as "
-                "a share of the group's R&D, d (N − 1) / N. No forking; see docs/scenarios.md.",
-                lambda: plots.ecosystem_savings(t),
-            )
-        )
+    eco = _ecosystem_spec(t)
+    if eco is not None:
+        specs.append(eco)
     if evaluated:
         specs.append(
             PlotSpec(
@@ -137,23 +128,51 @@ def _plot_specs(inp: ReportInputs, evaluated: dict | None) -> list[PlotSpec]:
                     functools.partial(scenario_plots.compounding, outs, sc),
                 )
             )
-    specs.append(
-        PlotSpec(
-            "rank.png",
-            "Sampler diagnostics: rank plots",
-            "One line per chain: how that chain's draws rank among all chains' draws, as an ECDF "
-            "minus the uniform. Chains that explored the same distribution stay near zero; black "
-            "points mark where a chain leaves a 99% simultaneous band, and a small p says the chains "
-            "disagree (more tuning or draws needed).",
-            lambda: plots.rank(t),
-            pyplot=True,
-            cost=1.6,
-        )
-    )
+    specs.append(_rank_spec(t))
     return specs
 
 
-def _render_plots(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+def _ecosystem_spec(t) -> PlotSpec | None:
+    from rdshare.report import plots
+
+    if not _has_savings(t):
+        return None
+    return PlotSpec(
+        "ecosystem_savings.png",
+        "Savings against ecosystem size",
+        "R&D avoided when N labs share openly instead of each working alone, from every "
+        "posterior draw of the frontier R&D share f and the discount d (line: median; bands: "
+        "50% and 90%). Left in units of one lab's development budget, (N − 1) f d; right as "
+        "a share of the group's R&D, d (N − 1) / N. No forking; see docs/scenarios.md.",
+        lambda: plots.ecosystem_savings(t),
+    )
+
+
+def _rank_spec(t) -> PlotSpec:
+    from rdshare.report import plots
+
+    return PlotSpec(
+        "rank.png",
+        "Sampler diagnostics: rank plots",
+        "One line per chain: how that chain's draws rank among all chains' draws, as an ECDF "
+        "minus the uniform. Chains that explored the same distribution stay near zero; black "
+        "points mark where a chain leaves a 99% simultaneous band, and a small p says the chains "
+        "disagree (more tuning or draws needed).",
+        lambda: plots.rank(t),
+        pyplot=True,
+        cost=1.6,
+    )
+
+
+def posterior_specs(tree) -> list[PlotSpec]:
+    """The report's figures that read nothing but the posterior group (the sampler's draws and the
+    quantities derived from them): :func:`prerender` can draw these while the fit goes on."""
+    return [s for s in (_ecosystem_spec(tree), _rank_spec(tree)) if s is not None]
+
+
+def _render_plots(
+    specs: list[PlotSpec], early: Forked | None = None
+) -> tuple[dict[str, bytes], dict[str, str]]:
     """PNG bytes per file; failures are recorded (the report says so) rather than raised.
 
     A plotting bug must not lose a fit: :func:`write_report_into` runs inside ``save_run``.
@@ -166,18 +185,30 @@ def _render_plots(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, st
     thread while this thread makes and renders the others (:func:`_render_threaded`). With an
     interactive matplotlib backend (pyplot must then stay on the main thread) everything runs here
     in order. Every route renders each figure the same way, so the pictures are the same bytes.
+
+    ``early`` (from :func:`prerender`) holds figures a forked process has been drawing since the
+    posterior was sampled: they are taken from it, and whatever it does not deliver is drawn here.
     """
     import matplotlib
 
+    ahead = {s.file for s in early.specs} if early is not None else set()
+    now = [s for s in specs if s.file not in ahead]
     headless = matplotlib.get_backend().lower() in _NON_INTERACTIVE
-    if headless and _can_fork():
-        pngs, errors = _render_forked(specs)
-    elif headless and any(s.pyplot for s in specs):
-        pngs, errors = _render_threaded(specs)
-    else:
-        pngs, errors = {}, {}
-        for spec in specs:
-            _render_into(spec, _make(spec), pngs, errors)
+    try:
+        if headless and _can_fork():
+            pngs, errors = _render_forked(now)
+        elif headless and any(s.pyplot for s in now):
+            pngs, errors = _render_threaded(now)
+        else:
+            pngs, errors = {}, {}
+            for spec in now:
+                _render_into(spec, _make(spec), pngs, errors)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    if early is not None:
+        _collect(early, pngs, errors)
     return _in_order(pngs, specs), errors
 
 
@@ -215,7 +246,7 @@ def _render_threaded(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str,
     return pngs, errors
 
 
-#: Seconds to wait for the forked renderer after this process has drawn its share, before drawing
+#: Seconds to wait for a forked renderer after this process has drawn its share, before drawing
 #: the rest here instead (a child that hangs costs time, never the report).
 FORK_TIMEOUT = 120.0
 
@@ -235,12 +266,78 @@ def _split(specs: list[PlotSpec]) -> tuple[list[PlotSpec], list[PlotSpec]]:
     return here, child
 
 
-def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Draw ``specs`` in this process and a forked copy of it, in parallel.
+class Forked:
+    """Figures being drawn in a forked copy of this process.
 
-    The child inherits everything the figures need (the posterior, matplotlib's state) and sends back
-    its pickled ``(pngs, errors)`` through a pipe, read here on a thread so neither side
-    waits for the other; it ends with ``os._exit`` (no cleanup of the parent's state runs twice).
+    The child inherits everything the figures need (the posterior, matplotlib's state), so it starts
+    in milliseconds; it sends back its pickled ``(pngs, errors)`` through a pipe, read here on a
+    daemon thread so it never waits for this process, and ends with ``os._exit`` (no cleanup of the
+    parent's state runs twice). :meth:`result` collects what it sent; :meth:`cancel` kills it.
+    """
+
+    def __init__(self, specs: Sequence[PlotSpec]):
+        self.specs = list(specs)
+        self._result: tuple[dict, dict] | None = None
+        self._received: list[bytes] = []
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            # Python warns that forking a process with threads may deadlock the child: sampling's
+            # idle worker threads hold no lock the child needs, and a stuck child is timed out.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: draw, send, leave without any cleanup
+            try:
+                os.close(read_fd)
+                pngs: dict[str, bytes] = {}
+                errors: dict[str, str] = {}
+                for spec in self.specs:
+                    _render_into(spec, _make(spec), pngs, errors)
+                with os.fdopen(write_fd, "wb") as fh:
+                    fh.write(pickle.dumps((pngs, errors), protocol=pickle.HIGHEST_PROTOCOL))
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        self.pid = pid
+        self._reader = threading.Thread(
+            target=self._read, args=(read_fd,), name="rdshare-report-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as fh:
+            self._received.append(fh.read())
+
+    def result(self, timeout: float) -> tuple[dict[str, bytes], dict[str, str]]:
+        """``(pngs, errors)`` the child delivered within ``timeout`` seconds; nothing from a child that
+        crashed, was killed or hangs (it is killed). The child is reaped; later calls give the same."""
+        if self._result is None:
+            self._reader.join(timeout)
+            done = not self._reader.is_alive()
+            self._reap(kill=not done)
+            sent: tuple[dict, dict] = ({}, {})
+            if done and self._received:
+                with contextlib.suppress(Exception):  # a child that died mid-write
+                    sent = pickle.loads(self._received[0])
+            self._result = sent
+        return self._result
+
+    def cancel(self) -> None:
+        """Kill the child (if it is still drawing) and reap it; :meth:`result` then gives nothing."""
+        if self._result is None:
+            self._reap(kill=True)
+            self._result = ({}, {})
+
+    def _reap(self, kill: bool) -> None:
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Draw ``specs`` in this process and a forked copy of it (:class:`Forked`), in parallel.
+
     Whatever the child does not deliver in time (it crashed, was killed, hangs) is drawn here, so
     the report is always complete. An interrupt here kills the child first.
     """
@@ -251,52 +348,57 @@ def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, s
         for spec in specs:
             _render_into(spec, _make(spec), pngs, errors)
         return pngs, errors
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python warns that forking a process with threads may deadlock the child: sampling's idle
-        # worker threads hold no lock the child needs, and a stuck child is timed out below.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: draw its share, send it, leave without any cleanup
-        try:
-            os.close(read_fd)
-            for spec in child:
-                _render_into(spec, _make(spec), pngs, errors)
-            with os.fdopen(write_fd, "wb") as fh:
-                fh.write(pickle.dumps((pngs, errors), protocol=pickle.HIGHEST_PROTOCOL))
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    received: list[bytes] = []
-
-    def read() -> None:
-        with os.fdopen(read_fd, "rb") as fh:
-            received.append(fh.read())
-
-    reader = threading.Thread(target=read, name="rdshare-report-reader", daemon=True)
-    reader.start()
-    done = False
+    try:
+        job = Forked(child)
+    except OSError:  # no fork today (out of processes or memory): all drawn here
+        for spec in specs:
+            _render_into(spec, _make(spec), pngs, errors)
+        return pngs, errors
     try:
         for spec in here:
             _render_into(spec, _make(spec), pngs, errors)
-        reader.join(FORK_TIMEOUT)
-        done = not reader.is_alive()
-    finally:
-        if not done:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    sent: tuple[dict, dict] = ({}, {})
-    if done and received:
-        with contextlib.suppress(Exception):  # a child that died mid-write: drawn here below
-            sent = pickle.loads(received[0])
-    pngs.update(sent[0])
-    errors.update(sent[1])
-    for spec in child:
-        if spec.file not in pngs and spec.file not in errors:
-            _render_into(spec, _make(spec), pngs, errors)
+    except BaseException:
+        job.cancel()
+        raise
+    _collect(job, pngs, errors)
     return pngs, errors
+
+
+def _collect(job: Forked, pngs: dict, errors: dict) -> None:
+    """Add what ``job`` delivered within :data:`FORK_TIMEOUT` (a figure, or the error that stopped
+    it) to ``pngs`` and ``errors``; draw here whatever it did not deliver."""
+    sent_pngs, sent_errors = job.result(FORK_TIMEOUT)
+    for spec in job.specs:
+        if spec.file in sent_pngs:
+            pngs[spec.file] = sent_pngs[spec.file]
+        elif spec.file in sent_errors:
+            errors[spec.file] = sent_errors[spec.file]
+        else:  # the child crashed, was killed or hangs
+            _render_into(spec, _make(spec), pngs, errors)
+
+
+def prerender(tree) -> Forked | None:
+    """Start drawing the figures that need only the posterior (:func:`posterior_specs`) in a forked
+    process, while the caller goes on (``rdshare fit`` calls it as soon as the sampler is done, so
+    the rank plot's 1.3 s uniformity test runs beside the predictive groups, the gate and the
+    netCDF file). Pass the handle to :func:`build_report` / :func:`write_report_into` as ``early``.
+
+    None where the figures would be drawn differently or not in parallel (no ``fork``,
+    ``RDSHARE_NO_FORK``, an interactive matplotlib backend): the report then draws them itself.
+    The child draws from its copy of ``tree`` as it is now, so the caller must not change the
+    posterior's values afterwards (adding groups or variables is fine).
+    """
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in _NON_INTERACTIVE or not _can_fork():
+        return None
+    specs = posterior_specs(tree)
+    if not specs:
+        return None
+    try:
+        return Forked(specs)
+    except OSError:  # no fork today: the report draws them, nothing is lost
+        return None
 
 
 #: matplotlib backends that never open a window: pyplot may be used off the main thread.
@@ -344,6 +446,7 @@ def build_report(
     folder: str | Path,
     *,
     extra_sections: Sequence[Section] = (),
+    early: Forked | None = None,
 ) -> Path:
     """Write ``report.html``, ``report.md`` and ``plots/*.png`` into ``folder``; returns report.html.
 
@@ -359,18 +462,26 @@ def build_report(
     extra_sections : sequence of Section
         Further sections (e.g. prior sensitivity, model comparison), placed after the example
         scenarios and before the reference tables.
+    early : Forked, optional
+        The figures :func:`prerender` started drawing from this fit's posterior; they are taken from
+        it (and drawn here if it fails). The build owns it: the child is reaped whatever happens.
 
     Returns
     -------
     Path
         ``folder / "report.html"``.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    inp = collect(run_or_result, folder)
-    evaluated = _evaluate_scenarios(inp)
-    specs = _plot_specs(inp, evaluated)
-    pngs, errors = _render_plots(specs)
+    try:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        inp = collect(run_or_result, folder)
+        evaluated = _evaluate_scenarios(inp)
+        specs = _plot_specs(inp, evaluated)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    pngs, errors = _render_plots(specs, early)
     sections = build_sections(inp, pngs, specs, errors, evaluated, extra_sections)
     title = f"rdshare run report: {inp.name}"
     subtitle = "R&D share of AI labs' development compute and the knowledge-sharing discount"
@@ -394,6 +505,13 @@ def build_report(
     return folder / "report.html"
 
 
-def write_report_into(folder: str | Path, res, *, extra_sections: Sequence[Section] = ()) -> Path:
-    """Extra writer for :func:`rdshare.inference.results.save_run`: ``writer(tmp_folder, res)``."""
-    return build_report(res, folder, extra_sections=extra_sections)
+def write_report_into(
+    folder: str | Path,
+    res,
+    *,
+    extra_sections: Sequence[Section] = (),
+    early: Forked | None = None,
+) -> Path:
+    """Extra writer for :func:`rdshare.inference.results.save_run`: ``writer(tmp_folder, res)``
+    (bind ``early`` with :func:`functools.partial`)."""
+    return build_report(res, folder, extra_sections=extra_sections, early=early)
