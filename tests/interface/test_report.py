@@ -553,3 +553,20 @@ def test_a_prerendering_child_is_killed_when_the_report_is_not_built(monkeypatch
 def test_no_prerendering_without_fork(monkeypatch):
     monkeypatch.setenv("RDSHARE_NO_FORK", "1")
     assert report_build.prerender(None) is None
+
+
+@needs_fork
+def test_when_fork_fails_everything_is_drawn_here_and_no_pipe_is_left_open(monkeypatch):
+    import os
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(lambda: _figure("q1")))
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(report_build.os, "fork", no_fork)
+    assert report_build.prerender(None) is None
+    pngs, errors = report_build._render_plots(_specs())
+    assert errors == {}
+    assert list(pngs) == [s.file for s in _specs()]
+    assert len(os.listdir("/proc/self/fd")) == open_before

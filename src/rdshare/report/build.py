@@ -280,11 +280,17 @@ class Forked:
         self._result: tuple[dict, dict] | None = None
         self._received: list[bytes] = []
         read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # Python warns that forking a process with threads may deadlock the child: sampling's
-            # idle worker threads hold no lock the child needs, and a stuck child is timed out.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():
+                # Python warns that forking a process with threads may deadlock the child:
+                # sampling's idle worker threads hold no lock the child needs, and a stuck child is
+                # timed out.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         if pid == 0:  # the child: draw, send, leave without any cleanup
             try:
                 os.close(read_fd)
