@@ -422,37 +422,46 @@ def test_a_plot_that_fails_in_the_child_is_reported_not_redrawn():
     assert set(pngs) == {"p0.png", "p1.png", "p2.png", "q0.png"}
 
 
-@needs_fork
-def test_what_a_dead_child_did_not_send_is_drawn_here():
+def _q1_unless_forked(in_the_child):
+    """A figure maker that draws q1 here but calls ``in_the_child()`` instead in a forked process."""
     import os
 
     parent = os.getpid()
 
-    def dies_in_the_child():
+    def make():
         if os.getpid() != parent:
-            os._exit(1)  # a crash: nothing sent
+            in_the_child()
         return _pyplot_figure("q1")
 
-    pngs, errors = report_build._render_plots(_specs(dies_in_the_child))
+    return make
+
+
+def _crash():
+    import os
+
+    os._exit(1)  # a crash: nothing sent
+
+
+def _hang():
+    import time
+
+    time.sleep(600)
+
+
+@needs_fork
+def test_what_a_dead_child_did_not_send_is_drawn_here():
+    pngs, errors = report_build._render_plots(_specs(_q1_unless_forked(_crash)))
     assert errors == {}
     assert set(pngs) == {s.file for s in _specs()}
 
 
 @needs_fork
 def test_a_child_that_hangs_is_killed_and_its_plots_drawn_here(monkeypatch):
-    import os
     import time
 
-    parent = os.getpid()
     monkeypatch.setattr(report_build, "FORK_TIMEOUT", 1.0)
-
-    def hangs_in_the_child():
-        if os.getpid() != parent:
-            time.sleep(600)
-        return _pyplot_figure("q1")
-
     t0 = time.monotonic()
-    pngs, errors = report_build._render_plots(_specs(hangs_in_the_child))
+    pngs, errors = report_build._render_plots(_specs(_q1_unless_forked(_hang)))
     assert time.monotonic() - t0 < 60
     assert errors == {}
     assert set(pngs) == {s.file for s in _specs()}
@@ -499,15 +508,7 @@ def _posterior_only(make):
 
 @needs_fork
 def test_what_the_prerendering_child_did_not_send_is_drawn_here(monkeypatch):
-    import os
-
-    parent = os.getpid()
-
-    def dies_in_the_child():
-        if os.getpid() != parent:
-            os._exit(1)
-        return _pyplot_figure("q1")
-
+    dies_in_the_child = _q1_unless_forked(_crash)
     monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(dies_in_the_child))
     early = report_build.prerender(None)
     pngs, errors = report_build._render_plots(_specs(dies_in_the_child), early)
@@ -523,14 +524,7 @@ def test_a_prerendering_child_is_killed_when_the_report_is_not_built(monkeypatch
     import os
     import time
 
-    parent = os.getpid()
-
-    def hangs_in_the_child():
-        if os.getpid() != parent:
-            time.sleep(600)
-        return _pyplot_figure("q1")
-
-    monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(hangs_in_the_child))
+    monkeypatch.setattr(report_build, "posterior_specs", _posterior_only(_q1_unless_forked(_hang)))
 
     def report_fails(early):
         with pytest.raises(RuntimeError, match="unreadable run"):
