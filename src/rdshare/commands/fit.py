@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for job in early:
             if job is not None:
-                job.cancel()  # after the report has collected it: nothing left to do
+                job.cancel()  # reaps a child the report never collected; no-op otherwise
 
     print(format_headline(res.summary))
     from rdshare.inference.results import discount_positive

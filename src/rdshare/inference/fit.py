@@ -284,9 +284,9 @@ def fit(
         Sampler settings; keyword arguments (``seed=``, ``draws=`` ...) override its fields.
     on_posterior : callable, optional
         Called with the tree as soon as its posterior group holds the sampler's draws and the
-        quantities derived from them, before the predictive groups and the gate: ``rdshare fit``
-        starts drawing the posterior-only figures there (:func:`rdshare.report.build.prerender`).
-        It must not change the tree.
+        deterministic quantities computed from them (not yet ``f_new_lab``, the grouped effects or
+        the predictive groups, nor the gate): ``rdshare fit`` starts drawing the posterior-only
+        figures there (:func:`rdshare.report.build.prerender`). It must not change the tree.
 
     Returns
     -------
