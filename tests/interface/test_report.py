@@ -400,7 +400,7 @@ needs_fork = pytest.mark.skipif(
 @needs_fork
 def test_forked_threaded_and_in_order_drawing_give_the_same_pictures(monkeypatch):
     specs = _specs()
-    here, child = report_build._split(specs)
+    here, [child] = report_build._split(specs, 1)
     assert {s.file for s in child} >= {"q0.png", "q1.png"}
     assert here  # both processes draw
     forked = report_build._render_plots(specs)
@@ -467,6 +467,39 @@ def test_a_child_that_hangs_is_killed_and_its_plots_drawn_here(monkeypatch):
     assert set(pngs) == {s.file for s in _specs()}
 
 
+def test_split_spreads_the_work_over_as_many_children_as_asked():
+    spec = report_build.PlotSpec
+    specs = [
+        spec("a.png", "", "", None, cost=0.2),
+        spec("rank.png", "", "", None, pyplot=True, cost=1.6),
+        spec("b.png", "", "", None, cost=0.6),
+        spec("loo.png", "", "", None, pyplot=True, cost=0.3),
+        spec("c.png", "", "", None, cost=0.5),
+    ]
+    files = lambda side: [s.file for s in side]  # noqa: E731
+    here, bins = report_build._split(specs, 1)  # the 2-core machine: pyplot figures in the child
+    assert (files(here), [files(b) for b in bins]) == (
+        ["b.png", "c.png", "a.png"],
+        [["rank.png", "loo.png"]],
+    )
+    here, bins = report_build._split(specs, 3)
+    assert files(here) == ["b.png"]
+    assert [files(b) for b in bins] == [["rank.png"], ["loo.png", "a.png"], ["c.png"]]
+    here, bins = report_build._split(specs[:1], 3)  # empty bins dropped
+    assert (files(here), bins) == (["a.png"], [])
+
+
+@needs_fork
+def test_drawing_in_several_children_gives_the_same_pictures():
+    """Where there are more cores, more children draw; the pictures do not change, and what one of
+    them fails to send is drawn here."""
+    specs = _specs()
+    alone = report_build._render_forked(specs, children=1)
+    assert report_build._render_forked(specs, children=4) == alone
+    broken = _specs(_q1_unless_forked(_crash))
+    assert report_build._render_forked(broken, children=4) == alone
+
+
 def test_no_fork_when_told_not_to(monkeypatch):
     monkeypatch.setenv("RDSHARE_NO_FORK", "1")
     assert not report_build._can_fork()
@@ -496,6 +529,7 @@ def test_figures_prerendered_right_after_sampling_are_the_same_pictures(tmp_path
     res = fit(seed=2, **SMALL, on_posterior=on_posterior)
     assert seen == [["posterior", "sample_stats"]]  # called once, before the predictive groups
     assert {s.file for s in early[0].specs} == {"ecosystem_savings.png", "rank.png"}
+    assert len(early[0].pids) == min(2, report_build._children())
     build_report(res, tmp_path / "early", early=early[0])
     build_report(res, tmp_path / "alone")
     assert set(_pngs(tmp_path / "early")) == set(PNGS)
@@ -539,8 +573,9 @@ def test_a_prerendering_child_is_killed_when_the_report_is_not_built(monkeypatch
         t0 = time.monotonic()
         cancel(early)
         assert time.monotonic() - t0 < 30
-        with pytest.raises(ChildProcessError):  # reaped
-            os.waitpid(early.pid, os.WNOHANG)
+        for pid in early.pids:
+            with pytest.raises(ChildProcessError):  # reaped
+                os.waitpid(pid, os.WNOHANG)
         assert early.result(1.0) == ({}, {})
 
 

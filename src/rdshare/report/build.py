@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,15 +180,15 @@ def _render_plots(
 
     Making and rendering the ten figures of a default run costs about 4 s on one core, most of it
     matplotlib laying out text and rasterising, which holds the GIL. Where the operating system can
-    fork (Linux), the work is split between this process and a forked copy of it
-    (:func:`_render_forked`), so both cores draw; elsewhere the figures arviz-plots draws through
+    fork (Linux), the work is split between this process and forked copies of it, one per spare
+    core (:func:`_render_forked`), so every core draws; elsewhere the figures arviz-plots draws through
     pyplot (the rank plot spends about 1.3 s in arviz-stats' uniformity test) are made on one worker
     thread while this thread makes and renders the others (:func:`_render_threaded`). With an
     interactive matplotlib backend (pyplot must then stay on the main thread) everything runs here
     in order. Every route renders each figure the same way, so the pictures are the same bytes.
 
-    ``early`` (from :func:`prerender`) holds figures a forked process has been drawing since the
-    posterior was sampled: they are taken from it, and whatever it does not deliver is drawn here.
+    ``early`` (from :func:`prerender`) holds figures forked processes have been drawing since the
+    posterior was sampled: they are taken from there, and whatever is not delivered is drawn here.
     """
     import matplotlib
 
@@ -255,29 +256,42 @@ def _can_fork() -> bool:
     return sys.platform == "linux" and hasattr(os, "fork") and not os.environ.get("RDSHARE_NO_FORK")
 
 
-def _split(specs: list[PlotSpec]) -> tuple[list[PlotSpec], list[PlotSpec]]:
-    """(here, child): the pyplot figures go to the child, the rest to whichever side has less work,
-    largest first, by each figure's rough ``cost``."""
-    child = [s for s in specs if s.pyplot]
-    here: list[PlotSpec] = []
-    for spec in sorted((s for s in specs if not s.pyplot), key=lambda s: -s.cost):
-        side = here if sum(s.cost for s in here) <= sum(s.cost for s in child) else child
-        side.append(spec)
-    return here, child
+def _children() -> int:
+    """How many forked processes draw beside this one: one per core this process may use, less its
+    own (at least one). On the project's 2-core machine: one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
-class Forked:
-    """Figures being drawn in a forked copy of this process.
+def _split(specs: Sequence[PlotSpec], children: int) -> tuple[list[PlotSpec], list[list[PlotSpec]]]:
+    """``(here, bins)``: one bin per child. The pyplot figures go to the children, the rest to
+    whichever side has least work, largest first, by each figure's rough ``cost`` (a tie goes to
+    this process, then to the first child). Empty bins are dropped."""
+    bins: list[list[PlotSpec]] = [[] for _ in range(max(1, children))]
+    sides = [[], *bins]
+
+    def least(options):
+        return min(options, key=lambda side: sum(s.cost for s in side))
+
+    by_cost = sorted(specs, key=lambda s: -s.cost)
+    for spec in (s for s in by_cost if s.pyplot):
+        least(bins).append(spec)
+    for spec in (s for s in by_cost if not s.pyplot):
+        least(sides).append(spec)
+    return sides[0], [b for b in bins if b]
+
+
+class _Child:
+    """One forked copy of this process drawing ``specs``.
 
     The child inherits everything the figures need (the posterior, matplotlib's state), so it starts
     in milliseconds; it sends back its pickled ``(pngs, errors)`` through a pipe, read here on a
     daemon thread so it never waits for this process, and ends with ``os._exit`` (no cleanup of the
-    parent's state runs twice). :meth:`result` collects what it sent; :meth:`cancel` kills it.
+    parent's state runs twice). Raises OSError (nothing left open) if the process cannot fork.
     """
 
     def __init__(self, specs: Sequence[PlotSpec]):
         self.specs = list(specs)
-        self._result: tuple[dict, dict] | None = None
         self._received: list[bytes] = []
         read_fd, write_fd = os.pipe()
         try:
@@ -313,27 +327,16 @@ class Forked:
         with os.fdopen(fd, "rb") as fh:
             self._received.append(fh.read())
 
-    def result(self, timeout: float) -> tuple[dict[str, bytes], dict[str, str]]:
-        """``(pngs, errors)`` the child delivered within ``timeout`` seconds; nothing from a child that
-        crashed, was killed or hangs (it is killed). The child is reaped; later calls give the same."""
-        if self._result is None:
-            self._reader.join(timeout)
-            done = not self._reader.is_alive()
-            self._reap(kill=not done)
-            sent: tuple[dict, dict] = ({}, {})
-            if done and self._received:
-                with contextlib.suppress(Exception):  # a child that died mid-write
-                    sent = pickle.loads(self._received[0])
-            self._result = sent
-        return self._result
+    def result(self, timeout: float) -> tuple[dict, dict]:
+        self._reader.join(max(0.0, timeout))
+        done = not self._reader.is_alive()
+        self.reap(kill=not done)
+        if done and self._received:
+            with contextlib.suppress(Exception):  # a child that died mid-write
+                return pickle.loads(self._received[0])
+        return {}, {}
 
-    def cancel(self) -> None:
-        """Kill the child (if it is still drawing) and reap it; :meth:`result` then gives nothing."""
-        if self._result is None:
-            self._reap(kill=True)
-            self._result = ({}, {})
-
-    def _reap(self, kill: bool) -> None:
+    def reap(self, kill: bool) -> None:
         if kill:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
@@ -341,25 +344,67 @@ class Forked:
             os.waitpid(self.pid, 0)
 
 
-def _render_forked(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Draw ``specs`` in this process and a forked copy of it (:class:`Forked`), in parallel.
+class Forked:
+    """Figures being drawn in forked copies of this process, one per bin (:class:`_Child`).
 
-    Whatever the child does not deliver in time (it crashed, was killed, hangs) is drawn here, so
-    the report is always complete. An interrupt here kills the child first.
+    :meth:`result` collects what they sent; :meth:`cancel` kills them. A bin whose process could not
+    be forked is simply not sent: the caller draws what was not delivered (:func:`_collect`).
     """
-    here, child = _split(specs)
+
+    def __init__(self, bins: Sequence[Sequence[PlotSpec]]):
+        self.specs = [spec for b in bins for spec in b]
+        self._children: list[_Child] = []
+        self._result: tuple[dict, dict] | None = None
+        for b in bins:
+            with contextlib.suppress(OSError):  # no fork today: drawn by the caller instead
+                self._children.append(_Child(b))
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._children]
+
+    def result(self, timeout: float) -> tuple[dict[str, bytes], dict[str, str]]:
+        """``(pngs, errors)`` the children delivered within ``timeout`` seconds in all; nothing from
+        a child that crashed, was killed or hangs (it is killed). The children are reaped; later
+        calls give the same."""
+        if self._result is None:
+            deadline = time.monotonic() + timeout
+            pngs: dict[str, bytes] = {}
+            errors: dict[str, str] = {}
+            for child in self._children:
+                sent_pngs, sent_errors = child.result(deadline - time.monotonic())
+                pngs.update(sent_pngs)
+                errors.update(sent_errors)
+            self._result = (pngs, errors)
+        return self._result
+
+    def cancel(self) -> None:
+        """Kill the children (if they are still drawing) and reap them; :meth:`result` then gives
+        nothing."""
+        if self._result is None:
+            for child in self._children:
+                child.reap(kill=True)
+            self._result = ({}, {})
+
+
+def _render_forked(
+    specs: list[PlotSpec], children: int | None = None
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Draw ``specs`` in this process and ``children`` forked copies of it (default
+    :func:`_children`: one per spare core), in parallel (:class:`Forked`).
+
+    Whatever a child does not deliver in time (it crashed, was killed, hangs, or could not be
+    forked) is drawn here, so the report is always complete. An interrupt here kills the children
+    first.
+    """
+    here, bins = _split(specs, _children() if children is None else children)
     pngs: dict[str, bytes] = {}
     errors: dict[str, str] = {}
-    if not child or not here:
+    if len(bins) + bool(here) < 2:  # nothing to share: no fork
         for spec in specs:
             _render_into(spec, _make(spec), pngs, errors)
         return pngs, errors
-    try:
-        job = Forked(child)
-    except OSError:  # no fork today (out of processes or memory): all drawn here
-        for spec in specs:
-            _render_into(spec, _make(spec), pngs, errors)
-        return pngs, errors
+    job = Forked(bins)
     try:
         for spec in here:
             _render_into(spec, _make(spec), pngs, errors)
@@ -379,19 +424,20 @@ def _collect(job: Forked, pngs: dict, errors: dict) -> None:
             pngs[spec.file] = sent_pngs[spec.file]
         elif spec.file in sent_errors:
             errors[spec.file] = sent_errors[spec.file]
-        else:  # the child crashed, was killed or hangs
+        else:  # the child crashed, was killed, hangs or never started
             _render_into(spec, _make(spec), pngs, errors)
 
 
 def prerender(tree) -> Forked | None:
-    """Start drawing the figures that need only the posterior (:func:`posterior_specs`) in a forked
-    process, while the caller goes on (``rdshare fit`` calls it as soon as the sampler is done, so
+    """Start drawing the figures that need only the posterior (:func:`posterior_specs`) in forked
+    processes, while the caller goes on (``rdshare fit`` calls it as soon as the sampler is done, so
     the rank plot's 1.3 s uniformity test runs beside the predictive groups, the gate and the
     netCDF file). Pass the handle to :func:`build_report` / :func:`write_report_into` as ``early``.
 
-    None where the figures would be drawn differently or not in parallel (no ``fork``,
-    ``RDSHARE_NO_FORK``, an interactive matplotlib backend): the report then draws them itself.
-    The child draws from its copy of ``tree`` as it is now, so the caller must not change the
+    One process on a 2-core machine, one per figure where there are more spare cores. None where
+    the figures would be drawn differently or not in parallel (no ``fork``, ``RDSHARE_NO_FORK``, an
+    interactive matplotlib backend, or the fork fails): the report then draws them itself. The
+    children draw from their copy of ``tree`` as it is now, so the caller must not change the
     posterior's values afterwards (adding groups or variables is fine).
     """
     import matplotlib
@@ -399,12 +445,9 @@ def prerender(tree) -> Forked | None:
     if matplotlib.get_backend().lower() not in _NON_INTERACTIVE or not _can_fork():
         return None
     specs = posterior_specs(tree)
-    if not specs:
-        return None
-    try:
-        return Forked(specs)
-    except OSError:  # no fork today: the report draws them, nothing is lost
-        return None
+    n = min(len(specs), _children())
+    job = Forked([specs[i::n] for i in range(n)]) if specs else None
+    return job if job is not None and job.pids else None
 
 
 #: matplotlib backends that never open a window: pyplot may be used off the main thread.
