@@ -12,8 +12,7 @@ import pytest
 
 from rdshare.core import dataset as ds_mod
 from rdshare.core import design as design_mod
-from rdshare.inference import model as model_mod
-from rdshare.inference import mvn_op
+from rdshare.inference import evidence_kernel, mvn_op
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def design():
 
 @pytest.fixture(scope="module")
 def data(design):
-    return model_mod.data_values(design)
+    return evidence_kernel.evidence_data(design)
 
 
 def _params():

@@ -123,13 +123,15 @@ def run(args: argparse.Namespace) -> int:
         f"rdshare: fitting {len(dataset.fitted)} evidence rows with {prior_set.path} (seed {args.seed})",
         file=sys.stderr,
     )
-    early = []  # the posterior-only figures, drawn in a forked process while the fit goes on
+    early = []  # the posterior-only figures, drawn in forked processes while the fit goes on
     on_posterior = None
     if not args.no_report:
         from rdshare.report.build import prerender
 
         def on_posterior(tree) -> None:
-            early.append(prerender(tree))
+            job = prerender(tree)
+            if job is not None:
+                early.append(job)
 
     try:
         res = fit(dataset, prior_set, config=config, on_posterior=on_posterior)
@@ -139,12 +141,11 @@ def run(args: argparse.Namespace) -> int:
 
             from rdshare.report import write_report_into
 
-            writers.append(functools.partial(write_report_into, early=early[0] if early else None))
+            writers.append(functools.partial(write_report_into, early=next(iter(early), None)))
         res.save(folder, force=args.force, command=args.command_line, extra_writers=writers)
     finally:
         for job in early:
-            if job is not None:
-                job.cancel()  # reaps a child the report never collected; no-op otherwise
+            job.cancel()  # reaps children the report never collected; a no-op otherwise
 
     print(format_headline(res.summary))
     from rdshare.inference.results import discount_positive

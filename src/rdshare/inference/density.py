@@ -58,7 +58,6 @@ __all__ = [
     "STRUCTURE_INPUTS",
     "Layout",
     "Target",
-    "backward",
     "complete_posterior",
     "expand",
     "forward",
@@ -422,20 +421,6 @@ def forward(code: int, value, lower: float = 0.0, upper: float = 1.0):
     if code == T_UPPER:
         return np.log(upper - value)
     return value
-
-
-def backward(code: int, x, lower: float = 0.0, upper: float = 1.0):
-    """A parameter's value from its unconstrained ``x`` (numpy; as the kernels compute it)."""
-    x = np.asarray(x, dtype=np.float64)
-    if code == T_LOG:
-        return np.exp(x)
-    if code == T_LOGODDS:
-        return 1.0 / (1.0 + np.exp(-x))
-    if code == T_INTERVAL:
-        return lower + (upper - lower) / (1.0 + np.exp(-x))
-    if code == T_UPPER:
-        return upper - np.exp(x)
-    return x
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions import transforms
@@ -54,7 +53,7 @@ PYTENSOR = gen.Ops(
 )
 
 
-__all__ = ["BOUND_LATENT", "BOUND_Z", "HEADLINE", "PYTENSOR", "build", "coords", "data_values"]
+__all__ = ["BOUND_LATENT", "BOUND_Z", "HEADLINE", "PYTENSOR", "build", "coords"]
 
 
 def prior_rv(prior: Prior, **kwargs):
@@ -95,11 +94,6 @@ def coords(design: Design) -> dict[str, tuple[str, ...]]:
     }
 
 
-def data_values(design: Design) -> dict[str, np.ndarray]:
-    """Values of every ``pm.Data`` container for ``design`` (the evidence term's data inputs)."""
-    return evidence_data(design)
-
-
 def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Model:
     """Build the model for ``design`` with ``priors``.
 
@@ -117,7 +111,7 @@ def build(design: Design, priors: PriorSet, variant_name: str = "full") -> pm.Mo
         d = SimpleNamespace(
             **{
                 name: pm.Data(name, value, dims=DATA_DIMS[name])
-                for name, value in data_values(design).items()
+                for name, value in evidence_data(design).items()
             }
         )
         p = {name: prior_rv(priors[name]) for name in v.parameters}

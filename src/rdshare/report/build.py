@@ -190,24 +190,17 @@ def _render_plots(
     ``early`` (from :func:`prerender`) holds figures forked processes have been drawing since the
     posterior was sampled: they are taken from there, and whatever is not delivered is drawn here.
     """
-    import matplotlib
-
     ahead = {s.file for s in early.specs} if early is not None else set()
     now = [s for s in specs if s.file not in ahead]
-    headless = matplotlib.get_backend().lower() in _NON_INTERACTIVE
-    try:
-        if headless and _can_fork():
-            pngs, errors = _render_forked(now)
-        elif headless and any(s.pyplot for s in now):
-            pngs, errors = _render_threaded(now)
-        else:
-            pngs, errors = {}, {}
-            for spec in now:
-                _render_into(spec, _make(spec), pngs, errors)
-    except BaseException:
-        if early is not None:
-            early.cancel()
-        raise
+    headless = _headless()
+    if headless and _can_fork():
+        pngs, errors = _render_forked(now)
+    elif headless and any(s.pyplot for s in now):
+        pngs, errors = _render_threaded(now)
+    else:
+        pngs, errors = {}, {}
+        for spec in now:
+            _render_into(spec, _make(spec), pngs, errors)
     if early is not None:
         _collect(early, pngs, errors)
     return _in_order(pngs, specs), errors
@@ -250,6 +243,13 @@ def _render_threaded(specs: list[PlotSpec]) -> tuple[dict[str, bytes], dict[str,
 #: Seconds to wait for a forked renderer after this process has drawn its share, before drawing
 #: the rest here instead (a child that hangs costs time, never the report).
 FORK_TIMEOUT = 120.0
+
+
+def _headless() -> bool:
+    """matplotlib's backend never opens a window (pyplot may be used off the main thread)."""
+    import matplotlib
+
+    return matplotlib.get_backend().lower() in _NON_INTERACTIVE
 
 
 def _can_fork() -> bool:
@@ -440,9 +440,7 @@ def prerender(tree) -> Forked | None:
     children draw from their copy of ``tree`` as it is now, so the caller must not change the
     posterior's values afterwards (adding groups or variables is fine).
     """
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in _NON_INTERACTIVE or not _can_fork():
+    if not (_headless() and _can_fork()):
         return None
     specs = posterior_specs(tree)
     n = min(len(specs), _children())
@@ -520,17 +518,17 @@ def build_report(
     Path
         ``folder / "report.html"``.
     """
+    folder = Path(folder)
     try:
-        folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         inp = collect(run_or_result, folder)
         evaluated = _evaluate_scenarios(inp)
         specs = _plot_specs(inp, evaluated)
+        pngs, errors = _render_plots(specs, early)
     except BaseException:
         if early is not None:
-            early.cancel()
+            early.cancel()  # a no-op once the figures were collected
         raise
-    pngs, errors = _render_plots(specs, early)
     sections = build_sections(inp, pngs, specs, errors, evaluated, extra_sections)
     title = f"rdshare run report: {inp.name}"
     subtitle = "R&D share of AI labs' development compute and the knowledge-sharing discount"

@@ -223,8 +223,9 @@ def _c_signatures():
 def _make_cfunc(source: str, name: str, sig, inner, cache_dir: Path | None, disambiguator: str):
     """Exec ``source`` and compile it as a numba C callback (cached under ``cache_dir`` if given).
 
-    Returns (cfunc, cached) where ``cached`` says it was loaded from numba's cache. With
-    ``inner=None`` (a warm load) a cache miss raises instead of compiling.
+    Returns ``(cfunc, cached, not_cacheable)``: ``cached`` says it was loaded from numba's cache,
+    ``not_cacheable`` that numba warned it cannot cache it. With ``inner=None`` (a warm load) a cache
+    miss raises instead of compiling.
     """
     import numba
 
