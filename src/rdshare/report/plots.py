@@ -657,21 +657,24 @@ def rank(tree: xr.DataTree, names: Sequence[str] = HEADLINE) -> Figure:
     """
     import arviz_plots as azp
 
+    from rdshare.report.uniformity import fast_rank_stats
+
     names = [n for n in names if has(tree, "posterior", n)]
     ncols = 2 if len(names) > 1 else 1
     nrows = int(np.ceil(len(names) / ncols))
-    pc = azp.plot_rank(
-        tree,
-        var_names=names,
-        backend="matplotlib",
-        col_wrap=ncols,
-        figure_kwargs={
-            "figsize": (FIGSIZE[0], max(FIGSIZE[1], 2.4 * nrows + 0.8)),
-            "dpi": DPI,
-            "layout": "constrained",
-        },
-        visuals={"xlabel": False},
-    )
+    with fast_rank_stats():  # the same test as arviz-stats', a fifth of the time
+        pc = azp.plot_rank(
+            tree,
+            var_names=names,
+            backend="matplotlib",
+            col_wrap=ncols,
+            figure_kwargs={
+                "figsize": (FIGSIZE[0], max(FIGSIZE[1], 2.4 * nrows + 0.8)),
+                "dpi": DPI,
+                "layout": "constrained",
+            },
+            visuals={"xlabel": False},
+        )
     fig = _detach(pc.get_viz("figure"))
     chains = [int(c) for c in tree["posterior"].ds["chain"].values]
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
