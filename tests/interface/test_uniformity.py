@@ -172,3 +172,13 @@ def test_rank_plot_goes_through_it(small_fit, monkeypatch):
     assert len(calls) == len(names)
     post = small_fit.tree["posterior"].ds
     assert calls[0] == (post.sizes["chain"], post.sizes["draw"])
+
+
+def test_the_table_is_shared_within_a_plot_and_dropped_after(small_fit, monkeypatch):
+    built = []
+    real = uniformity._mid_p_rows
+    monkeypatch.setattr(uniformity, "_mid_p_rows", lambda *a: built.append(a) or real(*a))
+    plots.rank(small_fit.tree)
+    post = small_fit.tree["posterior"].ds
+    assert built == [(post.sizes["draw"], post.sizes["chain"], 0, post.sizes["draw"])]
+    assert uniformity._cached_table.cache_info().currsize == 0

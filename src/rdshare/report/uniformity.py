@@ -58,7 +58,8 @@ def hypergeom_mid_p(counts: np.ndarray, n_chains: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _cached_table(n_draws: int, n_chains: int) -> np.ndarray:
-    """The whole table, kept for the next quantity of the same plot (the same chains and draws)."""
+    """The whole table, kept for the next quantity of the same plot (the same chains and draws) until
+    :func:`fast_rank_stats` ends."""
     table = _mid_p_rows(n_draws, n_chains, 0, n_draws)
     table.flags.writeable = False
     return table
@@ -165,8 +166,12 @@ STATS_MODULE = BaseDataArray(array_class=_Array())
 
 @contextmanager
 def fast_rank_stats():
-    """Within the block, arviz-stats (and so ``arviz_plots.plot_rank``) runs :func:`mtc_c`."""
+    """Within the block, arviz-stats (and so ``arviz_plots.plot_rank``) runs :func:`mtc_c`; the table
+    it builds is shared by the block's quantities and dropped at its end."""
     from arviz_base import rc_context
 
-    with rc_context({"stats.module": STATS_MODULE}):
-        yield
+    try:
+        with rc_context({"stats.module": STATS_MODULE}):
+            yield
+    finally:
+        _cached_table.cache_clear()  # kept for one plot's quantities, not for the process's life
