@@ -182,8 +182,8 @@ def _render_plots(
     matplotlib laying out text and rasterising, which holds the GIL. Where the operating system can
     fork (Linux), the work is split between this process and forked copies of it, one per spare
     core (:func:`_render_forked`), so every core draws; elsewhere the figures arviz-plots draws through
-    pyplot (the rank plot, about 1 s) are made on one worker
-    thread while this thread makes and renders the others (:func:`_render_threaded`). With an
+    pyplot (the rank plot, about 1 s) are made on one worker thread while this thread makes and
+    renders the others (:func:`_render_threaded`). With an
     interactive matplotlib backend (pyplot must then stay on the main thread) everything runs here
     in order. Every route renders each figure the same way, so the pictures are the same bytes.
 
@@ -432,7 +432,8 @@ def prerender(tree) -> Forked | None:
     """Start drawing the figures that need only the posterior (:func:`posterior_specs`) in forked
     processes, while the caller goes on (``rdshare fit`` calls it as soon as the sampler is done, so
     the rank plot and the ecosystem savings, about 1.2 s, are drawn beside the predictive groups, the
-    gate and the netCDF file). Pass the handle to :func:`build_report` / :func:`write_report_into` as ``early``.
+    gate and the netCDF file). Pass the handle to :func:`build_report` / :func:`write_report_into` as
+    ``early``.
 
     One process on a 2-core machine, one per figure where there are more spare cores. None where
     the figures would be drawn differently or not in parallel (no ``fork``, ``RDSHARE_NO_FORK``, an

@@ -7,13 +7,13 @@ combined with the Cauchy method). arviz-stats gets them from ``scipy.stats.hyper
 evaluation per value: with 4 chains of 1500 draws that is 48,000 evaluations per plot, about 1.2 s, most
 of the cost of the report's rank plot.
 
-Every one of those evaluations is a row of the same table. The population (all draws), the successes
-(one chain's draws) and the number drawn at each evaluation point depend only on the number of chains
-and draws, so each row, the hypergeometric distribution at one evaluation point, is computed once over
-its whole support (by the ratio of neighbouring terms) and cumulative sums, and each chain's values are read out of
-it. The arithmetic after that (Cauchy combination, Shapley contributions) is arviz-stats' own, written
-out here over whole arrays. The results agree with arviz-stats to rounding (tested against it on
-well-mixed and badly mixed chains), and the rank plot's pixels are the same (tested on a fit).
+Every one of those evaluations is an entry of one table. The population (all draws), the successes
+(one chain's draws) and the number drawn at each evaluation point depend only on the numbers of chains
+and draws, so each row of the table, the hypergeometric distribution at one evaluation point, is
+computed once over its whole support, and each chain's values are read out of it. The arithmetic after
+that (Cauchy combination, Shapley contributions) is arviz-stats' own, written out here over whole
+arrays. The results agree with arviz-stats to rounding (tested against it on well-mixed and badly mixed
+chains), and the rank plot's pixels are the same (tested on a fit and on one with a chain moved).
 
 It plugs in through arviz-stats' documented extension point, the ``stats.module`` rcParam, so only
 this one test changes and only inside :func:`fast_rank_stats`. Anything it does not cover (extra
