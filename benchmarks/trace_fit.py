@@ -9,6 +9,7 @@ Usage::
 
     .venv/bin/python benchmarks/trace_fit.py                     # a warm fit into a scratch folder
     .venv/bin/python benchmarks/trace_fit.py --out DIR --seed 7  # keep the run folder
+    .venv/bin/python benchmarks/trace_fit.py -- --draws 200     # further ``rdshare fit`` options
 
 Run it once first so the compiled sampler is cached, and on a quiet machine. The timeline goes to standard
 error, the CLI's own output to standard output; the script's start is about 0.05 s after the
@@ -67,11 +68,14 @@ def _wrap(owner, name: str) -> None:
     setattr(owner, name, timed)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", help="run folder to write (default: a scratch folder, removed)")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    parser.add_argument(
+        "fit_args", nargs="*", help="further `rdshare fit` options, after --, e.g. -- --draws 200"
+    )
+    args = parser.parse_args(argv)
 
     import importlib
 
@@ -87,7 +91,7 @@ def main() -> int:
     _log("imports done")
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or os.path.join(scratch, "run")
-        code = cli_main(["fit", "--out", out, "--seed", str(args.seed)])
+        code = cli_main(["fit", "--out", out, "--seed", str(args.seed), *args.fit_args])
     _log(f"rdshare fit returned {code}")
     return code
 

@@ -79,3 +79,35 @@ def test_seed_sweep_counts_every_fit_and_names_each_failure(capsys):
     left_out = {r[0]: int(r[1]) for r in rows}
     assert left_out["epoch-2024"] > 0
     assert left_out["default"] == 0
+
+
+def test_trace_fit_prints_each_step_and_figure_with_its_process(tmp_path):
+    """benchmarks/trace_fit.py (the traces in docs/performance.md): every step starts and ends, in order
+    of time, and the figures are drawn by the process that forks them and by its children."""
+    import re
+    import subprocess
+    import sys
+
+    script = SCRIPTS.parent / "benchmarks" / "trace_fit.py"
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--out", str(out), "--", "--draws", "200", "--tune", "200"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 3), proc.stderr  # 3: a short fit failed the gate
+    assert (out / "report.html").exists()
+    lines = re.findall(
+        r"^\[\s*([\d.]+) s  pid (\d+)\] (start|end)\s+(\S+)(?: (\S+))?$", proc.stderr, re.M
+    )
+    times = [float(t) for t, *_ in lines]
+    assert times == sorted(times)
+    steps = {(what, name) for _, _, what, name, _ in lines}
+    for name in ("sample_posterior", "add_predictive", "gate", "to_netcdf", "build_report"):
+        assert {("start", name), ("end", name)} <= steps
+    drawn = {
+        (pid, fig) for _, pid, what, name, fig in lines if name == "_render_into" and what == "end"
+    }
+    assert {"rank.png", "prior_posterior.png"} <= {fig for _, fig in drawn}
+    assert len({pid for pid, _ in drawn}) >= 2  # the early child and the report's own processes
