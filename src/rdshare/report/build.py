@@ -183,9 +183,9 @@ def _render_plots(
     fork (Linux), the work is split between this process and forked copies of it, one per spare
     core (:func:`_render_forked`), so every core draws; elsewhere the figures arviz-plots draws through
     pyplot (the rank plot, about 1 s) are made on one worker thread while this thread makes and
-    renders the others (:func:`_render_threaded`). With an
-    interactive matplotlib backend (pyplot must then stay on the main thread) everything runs here
-    in order. Every route renders each figure the same way, so the pictures are the same bytes.
+    renders the others (:func:`_render_threaded`). With an interactive matplotlib backend (pyplot
+    must then stay on the main thread) everything runs here in order. Every route renders each
+    figure the same way, so the pictures are the same bytes.
 
     ``early`` (from :func:`prerender`) holds figures forked processes have been drawing since the
     posterior was sampled: they are taken from there, and whatever is not delivered is drawn here.
