@@ -113,3 +113,30 @@ def test_trace_fit_prints_each_step_and_figure_with_its_process(tmp_path):
     }
     assert {"rank.png", "prior_posterior.png"} <= {fig for _, fig in drawn}
     assert len({pid for pid, _ in drawn}) >= 2  # the early child and the report's own processes
+
+
+def test_plot_costs_times_every_figure_the_report_draws(small_run, tmp_path, capsys):
+    """benchmarks/plot_costs.py (the per-figure costs in docs/performance.md): every figure of the run's
+    report is timed, costliest first, with a running total that adds up, and kept in --json."""
+    spec = importlib.util.spec_from_file_location(
+        "plot_costs", SCRIPTS.parent / "benchmarks" / "plot_costs.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "costs.json"
+    assert mod.main([str(small_run), "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    figures = result["figures"]
+    assert {f["file"] for f in figures} == {p.name for p in (small_run / "plots").glob("*.png")}
+    totals = [f["total_s"] for f in figures]
+    assert totals == sorted(totals, reverse=True)
+    assert min(totals) > 0
+    assert result["total_s"] == pytest.approx(sum(totals))
+    for f in figures:
+        assert f["total_s"] == pytest.approx(f["make_s"] + f["render_s"])
+        assert f["png_kib"] > 1
+    printed = capsys.readouterr().out
+    assert "rank.png" in printed
+    assert f"all figures: {result['total_s']:.2f} s" in printed
+    with pytest.raises(SystemExit):
+        mod.main([str(small_run), "--repeats", "0"])
