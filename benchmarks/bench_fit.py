@@ -22,7 +22,7 @@ programmes on the machine falls on both. The goals are ratios measured side by s
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_fit.py                 # the full run (about 15 minutes)
+    .venv/bin/python benchmarks/bench_fit.py                 # the full run (6 to 12 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_fit.py --quick         # one repetition of each, SBC of 20 fits
     .venv/bin/python benchmarks/bench_fit.py --json out.json # also write every measurement
 """

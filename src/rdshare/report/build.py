@@ -178,14 +178,15 @@ def _render_plots(
 
     A plotting bug must not lose a fit: :func:`write_report_into` runs inside ``save_run``.
 
-    Making and rendering the ten figures of a default run costs about 4.3 s on one core, most of it
-    matplotlib laying out text and rasterising, which holds the GIL. Where the operating system can
-    fork (Linux), the work is split between this process and forked copies of it, one per spare
-    core (:func:`_render_forked`), so every core draws; elsewhere the figures arviz-plots draws through
-    pyplot (the rank plot, about 1 s) are made on one worker thread while this thread makes and
-    renders the others (:func:`_render_threaded`). With an interactive matplotlib backend (pyplot
-    must then stay on the main thread) everything runs here in order. Every route renders each
-    figure the same way, so the pictures are the same bytes.
+    Making and rendering the nine figures of a default run costs about 3 to 4.3 s on one core
+    (``benchmarks/plot_costs.py``), most of it matplotlib laying out text and rasterising, which
+    holds the GIL. Where the operating system can fork (Linux), the work is split between this
+    process and forked copies of it, one per spare core (:func:`_render_forked`), so every core
+    draws; elsewhere the figures arviz-plots draws through pyplot (the rank plot, about 1 s) are
+    made on one worker thread while this thread makes and renders the others
+    (:func:`_render_threaded`). With an interactive matplotlib backend (pyplot must then stay on the
+    main thread) everything runs here in order. Every route renders each figure the same way, so the
+    pictures are the same bytes.
 
     ``early`` (from :func:`prerender`) holds figures forked processes have been drawing since the
     posterior was sampled: they are taken from there, and whatever is not delivered is drawn here.
