@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,6 @@ def test_trace_fit_prints_each_step_and_figure_with_its_process(tmp_path):
     drawn by the process that forks them and by its children."""
     import re
     import subprocess
-    import sys
 
     script = SCRIPTS.parent / "benchmarks" / "trace_fit.py"
     out = tmp_path / "run"
@@ -140,3 +140,38 @@ def test_plot_costs_times_every_figure_the_report_draws(small_run, tmp_path, cap
     assert f"all figures: {result['total_s']:.2f} s" in printed
     with pytest.raises(SystemExit):
         mod.main([str(small_run), "--repeats", "0"])
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location(
+        "bench_fit", SCRIPTS.parent / "benchmarks" / "bench_fit.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fit"] = mod  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    ("bare", "said"),
+    [
+        (3.5, "the report adds 1.70 s, and the warm goal leaves it 0.53 s"),
+        (4.2, "the report adds 1.00 s, and the warm goal is out of reach even without it"),
+    ],
+)
+def test_bench_report_says_what_the_report_adds_and_what_the_goal_leaves(bare, said, capsys):
+    """make bench's summary: the warm ratio against its goal, and from the --no-report arm what the
+    report adds and how much of it the warm goal (0.33 of the baseline) leaves room for."""
+    bench = _bench_module()
+    run = bench.Run
+    results = {
+        "baseline warm": [run(12.0, 470, 0), run(12.4, 470, 0), run(12.2, 470, 0)],
+        "rdshare fit warm": [run(5.2, 446, 0), run(5.1, 446, 0), run(5.3, 446, 0)],
+        bench.NO_REPORT: [run(bare, 426, 0), run(bare - 0.1, 426, 0), run(bare + 0.1, 426, 0)],
+    }
+    info = {"cpus": 2}
+    bench.report(results, None, info, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
+    out = capsys.readouterr().out
+    assert "ratio rdshare/baseline, warm: 0.43   (goal <= 0.33: NOT met)" in out
+    assert f"warm ratio {bare / 12.2:.2f}; {said}" in out
+    assert f"{bench.NO_REPORT:<28}   3" in out
