@@ -63,3 +63,30 @@ def test_a_real_posterior():
     values = np.concatenate(cols, axis=2)
     for a, b in zip(rank_diagnostics(values), _arviz(values), strict=True):
         np.testing.assert_array_equal(a, np.asarray(b, dtype=float))
+
+
+def _rank_rows():
+    rng = np.random.default_rng(5)
+    yield pytest.param(rng.normal(size=(6, 3000)), id="continuous")
+    yield pytest.param(np.round(rng.normal(size=(6, 3000)), 1), id="ties")
+    yield pytest.param(rng.integers(0, 3, size=(4, 500)).astype(float), id="three-values")
+    yield pytest.param(np.full((3, 40), 2.5), id="constant")
+    yield pytest.param(np.array([[0.0, -0.0, 1.0, -0.0, 0.0, -1.0]]), id="signed-zeros")
+    yield pytest.param(np.array([[1.0], [3.0]]), id="one-draw")
+    mixed = rng.normal(size=(3, 1000))
+    mixed[0, ::7] = 0.25  # one large tie group among distinct values
+    mixed[1, :] = np.repeat(rng.normal(size=250), 4)[rng.permutation(1000)]
+    yield pytest.param(mixed, id="mixed")
+
+
+@pytest.mark.parametrize("rows", list(_rank_rows()))
+def test_average_ranks_are_scipys(rows):
+    """The gate's ranking (an unstable sort, ties averaged as scipy averages them) gives
+    scipy.stats.rankdata's average ranks, bit for bit."""
+    from scipy import stats
+
+    from rdshare.inference.diagnostics import _average_ranks
+
+    np.testing.assert_array_equal(
+        _average_ranks(rows), stats.rankdata(rows, method="average", axis=-1)
+    )

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy import special
 from scipy.fftpack import next_fast_len
 
 RHAT_MAX = 1.01
@@ -147,14 +147,44 @@ def advice(failed: set[str], settings: dict | None = None) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _average_ranks(flat: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(flat, method="average", axis=-1)`` of finite rows, the same bits.
+
+    scipy sorts stably (merge sort); tied values share one average rank whatever their order, so an
+    unstable sort does (numpy's default sorts floats with SIMD, about 5 times faster on a fit's draws).
+    Each rank is computed as scipy computes it, ``first + (count - 1) / 2`` with ``first`` the tie
+    group's first ordinal rank: integers and halves, exact in floating point."""
+    k, n = flat.shape
+    order = np.argsort(flat, axis=-1)
+    srt = np.take_along_axis(flat, order, axis=-1)
+    starts = np.ones((k, n), dtype=bool)
+    np.not_equal(srt[:, 1:], srt[:, :-1], out=starts[:, 1:])
+    ordinal = np.arange(1, n + 1, dtype=float)
+    if starts.all():  # no ties (continuous draws): the ordinal ranks
+        sorted_ranks = np.broadcast_to(ordinal, (k, n))
+    else:
+        pos = np.arange(n)
+        first = np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)
+        ends = np.ones((k, n), dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        last = np.minimum.accumulate(np.where(ends, pos, n)[:, ::-1], axis=-1)[:, ::-1]
+        counts = (last - first + 1).astype(float)
+        sorted_ranks = ordinal[first] + (counts - 1) / 2
+    ranks = np.empty((k, n))
+    np.put_along_axis(ranks, order, sorted_ranks, axis=-1)
+    return ranks
+
+
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """arviz-stats' ``_z_scale`` of each ``x[i]`` (all its draws pooled): Blom-backtransformed average
-    ranks through the normal quantile function."""
+    ranks through the normal quantile function (``scipy.stats.norm.ppf`` is ``ndtri`` of the
+    probabilities, which here lie strictly inside (0, 1); called directly, without its argument
+    checks)."""
     k = x.shape[0]
     flat = x.reshape(k, -1)
-    rank = stats.rankdata(flat, method="average", axis=-1)
+    rank = _average_ranks(flat)
     size = flat.shape[1]
-    return stats.norm.ppf((rank - 3 / 8) / (size - 2 * 3 / 8 + 1)).reshape(x.shape)
+    return special.ndtri((rank - 3 / 8) / (size - 2 * 3 / 8 + 1)).reshape(x.shape)
 
 
 def _split(x: np.ndarray) -> np.ndarray:
