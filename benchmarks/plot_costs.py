@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -145,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(args.run_dir) if args.run_dir else Path(scratch) / "run"
         if not args.run_dir:

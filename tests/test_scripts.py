@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+BENCHMARKS = SCRIPTS.parent / "benchmarks"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+def _load(name: str, folder: Path = SCRIPTS):
+    """Import ``folder/name.py`` as a module (registered, as an import would: dataclasses need it)."""
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 
@@ -89,7 +92,7 @@ def test_trace_fit_prints_each_step_and_figure_with_its_process(tmp_path):
     import re
     import subprocess
 
-    script = SCRIPTS.parent / "benchmarks" / "trace_fit.py"
+    script = BENCHMARKS / "trace_fit.py"
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, str(script), "--out", str(out), "--", "--draws", "200", "--tune", "200"],
@@ -118,11 +121,7 @@ def test_trace_fit_prints_each_step_and_figure_with_its_process(tmp_path):
 def test_plot_costs_times_every_figure_the_report_draws(small_run, tmp_path, capsys):
     """benchmarks/plot_costs.py (the per-figure costs in docs/performance.md): every figure of the run's
     report is timed, costliest first, with a running total that adds up, and kept in --json."""
-    spec = importlib.util.spec_from_file_location(
-        "plot_costs", SCRIPTS.parent / "benchmarks" / "plot_costs.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("plot_costs", BENCHMARKS)
     out = tmp_path / "costs.json"
     assert mod.main([str(small_run), "--repeats", "1", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -142,16 +141,6 @@ def test_plot_costs_times_every_figure_the_report_draws(small_run, tmp_path, cap
         mod.main([str(small_run), "--repeats", "0"])
 
 
-def _bench_module():
-    spec = importlib.util.spec_from_file_location(
-        "bench_fit", SCRIPTS.parent / "benchmarks" / "bench_fit.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_fit"] = mod  # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize(
     ("bare", "said"),
     [
@@ -162,7 +151,7 @@ def _bench_module():
 def test_bench_report_says_what_the_report_adds_and_what_the_goal_leaves(bare, said, capsys):
     """make bench's summary: the warm ratio against its goal, and from the --no-report arm what the
     report adds and how much of it the warm goal (0.33 of the baseline) leaves room for."""
-    bench = _bench_module()
+    bench = _load("bench_fit", BENCHMARKS)
     run = bench.Run
     results = {
         "baseline warm": [run(12.0, 470, 0), run(12.4, 470, 0), run(12.2, 470, 0)],
